@@ -1,0 +1,3 @@
+from gradcmp.cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""Knobs, KEY=VALUE parsing and budgets: everything a user types, checked before any work starts.
+
+Nothing here imports torch, so `gradcmp --help` and `gradcmp list` stay fast.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration mistake; its message is one line saying how to fix it."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting of a problem. Its type is the type of its default."""
+
+    name: str
+    default: int | float | str | bool
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+
+    def parse(self, text: str) -> int | float | str | bool:
+        """Turn the user's text into a value of this knob's type, or raise ConfigError."""
+        kind = type(self.default)
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ConfigError(f"{self.name} must be true or false, got {text!r}")
+            return lowered in ("true", "1", "yes")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ConfigError(f"{self.name} must be {_type_word(kind)}, got {text!r}") from None
+        return self.check(value)
+
+    def check(self, value):
+        """Validate an already typed value (from a preset or the CLI)."""
+        kind = type(self.default)
+        if kind is float and type(value) is int:
+            value = float(value)
+        if type(value) is not kind:
+            raise ConfigError(f"{self.name} must be {_type_word(kind)}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise ConfigError(f"{self.name} must be >= {self.minimum:g}, got {value!r}")
+        if kind is float and value != value:
+            raise ConfigError(f"{self.name} must be a number, got nan")
+        return value
+
+    def describe(self) -> str:
+        extra = f" ({'|'.join(self.choices)})" if self.choices else ""
+        return f"{self.name}={self.default}{extra}"
+
+
+def _type_word(kind: type) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[kind]
+
+
+def split_assignment(text: str) -> tuple[str, str]:
+    """Split 'KEY=VALUE' (as given to --param)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def resolve_params(knobs: tuple[Knob, ...], given: dict[str, object], problem: str) -> dict:
+    """Defaults overlaid with the given values (text from the CLI or typed from a preset), all checked."""
+    by_name = {knob.name: knob for knob in knobs}
+    params = {knob.name: knob.default for knob in knobs}
+    for key, value in given.items():
+        if key not in by_name:
+            raise ConfigError(
+                f"unknown knob {key!r} for problem {problem}; its knobs are: {', '.join(by_name)}"
+            )
+        knob = by_name[key]
+        params[key] = knob.parse(value) if isinstance(value, str) else knob.check(value)
+    return params
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """'512MiB', '2GB', '1e9' -> bytes."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in _UNITS:
+        raise ConfigError(f"expected a size such as 512MiB, 2GB or 1e9, got {text!r}")
+    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if value <= 0:
+        raise ConfigError(f"a memory budget must be positive, got {text!r}")
+    return value
+
+
+def available_memory_bytes() -> int:
+    """Memory the OS can still give this process (MemAvailable), falling back to total RAM."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+DEFAULT_MEMORY_FRACTION = 0.5
+DEFAULT_MAX_TIME_S = 20.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits a strategy checks before it starts: estimated bytes and seconds for one gradient."""
+
+    max_bytes: int
+    max_seconds: float = DEFAULT_MAX_TIME_S
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to measure: shared by `run` and `bench`."""
+
+    dtype: str = "float64"
+    device: str = "cpu"
+    seed: int = 0
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    max_memory: int | None = None  # None: half of what the device has free when the run starts
+    max_time: float = DEFAULT_MAX_TIME_S
+    min_run_time: float = 0.2  # seconds of timed repeats per strategy (torch.utils.benchmark)

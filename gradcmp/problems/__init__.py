@@ -1,0 +1,11 @@
+"""The problem registry: one line per problem. A new problem is one module plus one line here."""
+from gradcmp.problems.base import CAPABILITIES, Instance, Problem
+from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
+from gradcmp.problems.sin_wy import PROBLEM as SIN_WY
+
+PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
+    INV_NORM,
+    SIN_WY,
+)}
+
+__all__ = ["CAPABILITIES", "Instance", "Problem", "PROBLEMS"]

@@ -1,0 +1,52 @@
+"""What a problem is, and the instance it builds: the thing every strategy differentiates."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from gradcmp.config import Knob
+
+# Capabilities a problem can offer and a strategy can require, in words for the user.
+CAPABILITIES = {
+    "chain": "a chain of intermediate maps (x -> y -> ... -> loss)",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A differentiable scalar loss, described by data so `gradcmp list` needs no torch.
+
+    `build(params, dtype, device, seed)` returns an Instance; it imports torch itself.
+    The first knob is the main one, the one `--size` sets.
+    """
+
+    name: str
+    description: str
+    knobs: tuple[Knob, ...]
+    build: Callable[..., "Instance"]
+    provides: frozenset[str] = frozenset()
+
+    @property
+    def main_knob(self) -> str:
+        return self.knobs[0].name
+
+
+@dataclass
+class Instance:
+    """One concrete problem: everything a strategy needs, and the truth to compare against.
+
+    x          the tensor being differentiated (the loss's only argument)
+    loss       x -> scalar tensor
+    reference  the exact gradient in float64 (None where no formula or trusted solve exists)
+    chain      maps whose composition is `loss` (x -> y -> ... -> scalar), for the Jacobian strategy
+    info       facts `run` reports about the instance (condition number, ...)
+    counters   event counts a strategy's calls add to (function evaluations, ...); measure resets them
+    """
+
+    x: Any
+    loss: Callable[[Any], Any]
+    reference: Any | None
+    chain: tuple[Callable[[Any], Any], ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+    counters: Counter = field(default_factory=Counter)

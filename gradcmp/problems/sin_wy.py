@@ -1,0 +1,35 @@
+"""loss = sum(v * sin(W y)) (seed 1): differentiated with respect to the weight matrix W."""
+from gradcmp.config import Knob
+from gradcmp.problems.base import Instance, Problem
+
+
+def build(params, dtype, device, seed) -> Instance:
+    """W (m x n) = G / sqrt(n), y and v standard normal, all drawn from `seed`."""
+    import torch
+
+    n = params["size"]
+    m = params["m"] or n
+    generator = torch.Generator().manual_seed(seed)
+    w64 = torch.randn(m, n, generator=generator, dtype=torch.float64) / n ** 0.5
+    y64 = torch.randn(n, generator=generator, dtype=torch.float64)
+    v64 = torch.randn(m, generator=generator, dtype=torch.float64)
+    y, v = y64.to(dtype=dtype, device=device), v64.to(dtype=dtype, device=device)
+    return Instance(
+        x=w64.to(dtype=dtype, device=device),
+        loss=lambda w: (v * torch.sin(w @ y)).sum(),
+        chain=(lambda w: w @ y, torch.sin, lambda s: (v * s).sum()),
+        reference=torch.outer(v64 * torch.cos(w64 @ y64), y64),  # VJP of sin(Wy) w.r.t. W, seed 1
+        info={"W": f"{m} x {n}"},
+    )
+
+
+PROBLEM = Problem(
+    name="sin-wy",
+    description="loss = sum(v * sin(W y)), differentiated w.r.t. the m x n matrix W (seed 1)",
+    knobs=(
+        Knob("size", 64, "n, the length of y (columns of W)", minimum=1),
+        Knob("m", 0, "rows of W (0: same as size)", minimum=0),
+    ),
+    build=build,
+    provides=frozenset({"chain"}),
+)

@@ -1,0 +1,81 @@
+"""Rendering: Runs and registries in, rich tables out. Nothing here measures."""
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from gradcmp.results import Run
+from gradcmp.units import human_bytes, human_time
+
+STATUS_STYLE = {"ok": "green", "skipped": "yellow", "failed": "bold red"}
+
+
+def _error(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1e}"
+
+
+def _time(median: float | None, iqr: float | None) -> str:
+    if median is None:
+        return "-"
+    return f"{human_time(median)} ± {human_time(iqr)}"
+
+
+def run_table(run: Run) -> Group:
+    """The table of one Run, with the instance facts above it and the reasons for skips below."""
+    params = " ".join(f"{key}={value}" for key, value in run.params.items())
+    facts = "  ".join(f"{key}: {value:.3g}" if isinstance(value, float) else f"{key}: {value}"
+                      for key, value in run.info.items())
+    title = f"{run.problem}  {params}  {run.dtype} {run.device}  threads={run.threads}"
+    table = Table(title=title, caption=facts or None, title_justify="left", caption_justify="left")
+    stat_names = sorted({name for result in run.results for name in result.stats})
+    for header in ("strategy", "status", "time (median ± IQR)", "x primal", "peak mem", "saved",
+                   "rel. error", "max abs err", *stat_names):
+        table.add_column(header, justify="left" if header in ("strategy", "status") else "right")
+    notes = []
+    for result in run.results:
+        x_primal = "-" if result.x_primal is None else f"{result.x_primal:.3g}x"
+        table.add_row(
+            result.strategy,
+            Text(result.status, style=STATUS_STYLE[result.status]),
+            _time(result.time_s, result.time_iqr_s),
+            x_primal,
+            human_bytes(result.peak_bytes),
+            human_bytes(result.saved_bytes),
+            _error(result.rel_error),
+            _error(result.max_abs_error),
+            *(str(result.stats.get(name, "-")) for name in stat_names),
+        )
+        if result.reason:
+            notes.append(Text(f"{result.strategy} {result.status}: {result.reason}"))
+    primal = next((r.primal_time_s for r in run.results if r.primal_time_s is not None), None)
+    lines = [Text(f"one loss evaluation (primal): {human_time(primal)}")] if primal else []
+    return Group(table, *lines, *notes)
+
+
+def list_tables(problems, strategies) -> Group:
+    """`gradcmp list`: problems with knobs, strategies, and which strategy applies to which problem."""
+    problem_table = Table(title="problems", title_justify="left")
+    for header in ("name", "description", "knobs (defaults; the first is --size)"):
+        problem_table.add_column(header)
+    for problem in problems.values():
+        problem_table.add_row(problem.name, problem.description,
+                              "\n".join(knob.describe() for knob in problem.knobs))
+    strategy_table = Table(title="strategies", title_justify="left")
+    for header in ("name", "description"):
+        strategy_table.add_column(header)
+    for strategy in strategies.values():
+        unavailable = strategy.unavailable()
+        description = strategy.description + (f" [unavailable: {unavailable}]" if unavailable else "")
+        strategy_table.add_row(strategy.name, description)
+    matrix = Table(title="which strategy applies to which problem", title_justify="left")
+    matrix.add_column("strategy")
+    for problem in problems:
+        matrix.add_column(problem, justify="center")
+    for strategy in strategies.values():
+        marks = []
+        for problem in problems.values():
+            applies = strategy.unavailable() is None and strategy.applies_to(problem) is None
+            marks.append(Text("yes", style="green") if applies else Text("-", style="dim"))
+        matrix.add_row(strategy.name, *marks)
+    return Group(problem_table, strategy_table, matrix)

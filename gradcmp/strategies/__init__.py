@@ -1,0 +1,15 @@
+"""The strategy registry: one line per strategy. A new strategy is one module plus one line here."""
+from gradcmp.strategies.base import Skip, Strategy
+from gradcmp.strategies.finite_diff import STRATEGY as FINITE_DIFF
+from gradcmp.strategies.jacobian import STRATEGY as JACOBIAN
+from gradcmp.strategies.jvp import STRATEGY as JVP
+from gradcmp.strategies.vjp import STRATEGY as VJP
+
+STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
+    JACOBIAN,
+    VJP,
+    JVP,
+    FINITE_DIFF,
+)}
+
+__all__ = ["Skip", "Strategy", "STRATEGIES"]
