@@ -1,7 +1,7 @@
 """The naive way: materialise the Jacobian of every map in the chain, then multiply them (seed 2)."""
 from functools import reduce
 
-from gradcmp.strategies.base import Strategy, check_memory, check_time
+from gradcmp.strategies.base import Skip, Strategy, check_memory, check_time
 
 # torch.func.jacrev / jacfwd hold the batch of basis vectors and a batched intermediate beside each
 # Jacobian; measured peaks on inv-norm and sin-wy stay under this multiple of the Jacobians' bytes.
@@ -36,6 +36,9 @@ class Jacobian(Strategy):
     def check_budget(self, instance, budget):
         from gradcmp.measure import time_once
 
+        if instance.branches_on_values:
+            raise Skip("torch.func cannot trace a loss that branches on tensor values "
+                       "(an adaptive ODE solver's step control)")
         shapes = _link_shapes(instance)
         entries = sum(rows * cols for rows, cols in shapes)
         matrices = " + ".join(f"{rows} x {cols}" for rows, cols in shapes)
