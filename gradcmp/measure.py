@@ -123,9 +123,6 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
     row = Result(strategy.name, "ok", primal_time_s=primal_time)
     try:
         strategy.check_budget(instance, budget)
-    except Skip as skip:
-        return Result(strategy.name, "skipped", reason=str(skip), primal_time_s=primal_time)
-    try:
         clean(device)
         instance.counters.clear()
         call = lambda: strategy.gradient(instance)  # noqa: E731
@@ -144,6 +141,8 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
         clean(device)
         timing = time_repeats(call, threads, min_run_time)
         row.time_s, row.time_iqr_s = timing.median, timing.iqr
+    except Skip as skip:
+        return Result(strategy.name, "skipped", reason=str(skip), primal_time_s=primal_time)
     except Exception as error:  # a solver that diverged, an out-of-memory, ...: reported, not raised
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return Result(strategy.name, "failed", reason=f"{type(error).__name__}: {message}",
