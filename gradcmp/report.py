@@ -68,7 +68,7 @@ def list_tables(problems, strategies) -> Group:
         unavailable = strategy.unavailable()
         description = strategy.description + (f" [unavailable: {unavailable}]" if unavailable else "")
         strategy_table.add_row(strategy.name, description)
-    matrix = Table(title="which strategy applies to which problem", title_justify="left")
+    matrix = Table(title="applies to", title_justify="left")
     matrix.add_column("strategy")
     for problem in problems:
         matrix.add_column(problem, justify="center")
