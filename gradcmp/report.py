@@ -15,6 +15,12 @@ def _error(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
 
 
+def _ratio(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}x" if value >= 100 else f"{value:.3g}x"
+
+
 def _time(median: float | None, iqr: float | None) -> str:
     if median is None:
         return "-"
@@ -34,12 +40,11 @@ def run_table(run: Run) -> Group:
         table.add_column(header, justify="left" if header in ("strategy", "status") else "right")
     notes = []
     for result in run.results:
-        x_primal = "-" if result.x_primal is None else f"{result.x_primal:.3g}x"
         table.add_row(
             result.strategy,
             Text(result.status, style=STATUS_STYLE[result.status]),
             _time(result.time_s, result.time_iqr_s),
-            x_primal,
+            _ratio(result.x_primal),
             human_bytes(result.peak_bytes),
             human_bytes(result.saved_bytes),
             _error(result.rel_error),
@@ -68,7 +73,7 @@ def list_tables(problems, strategies) -> Group:
         unavailable = strategy.unavailable()
         description = strategy.description + (f" [unavailable: {unavailable}]" if unavailable else "")
         strategy_table.add_row(strategy.name, description)
-    matrix = Table(title="which strategy applies to which problem", title_justify="left")
+    matrix = Table(title="applies to", title_justify="left")
     matrix.add_column("strategy")
     for problem in problems:
         matrix.add_column(problem, justify="center")

@@ -14,7 +14,7 @@ def human_bytes(nbytes: float | None) -> str:
 def human_time(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+    for unit, scale in (("h", 3600.0), ("min", 60.0), ("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if abs(seconds) >= scale or unit == "us":
             return f"{seconds / scale:.3g} {unit}"
     raise AssertionError("unreachable")
