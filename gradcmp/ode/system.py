@@ -49,14 +49,16 @@ REFERENCE_TOLERANCE = 1e-12
 
 @dataclass(frozen=True)
 class OdeSystem:
-    """dx/dt = vector_field(t, x, theta) from x0 over `times`, and the loss J on the solution.
+    """dx/dt = vector_field(t, x, unpack(theta)) from x0 over `times`, and the loss J on the solution.
 
-    vector_field  (t: float, x, theta) -> dx/dt shaped like x; x may be a batch (B x d)
+    vector_field  (t: float, x, params) -> dx/dt shaped like x; x may be a batch (B x d)
     x0            the initial state (not differentiated)
     times         Python floats t_0 < ... < t_K; the loss sees the state at every one (x(t_0) = x0)
     terminal_loss states (K+1, *x0.shape) -> scalar, the part of J that reads the observations
     options       the solver and its settings (SolverOptions)
     running_cost  None, or x -> scalar L(x), integrated over [t_0, t_K] and added to J
+    unpack        theta -> params, what vector_field takes (e.g. weight matrices as views of the flat
+                  theta); applied once per solve, not once per evaluation. None: params = theta
     """
 
     vector_field: Callable
@@ -65,6 +67,7 @@ class OdeSystem:
     terminal_loss: Callable
     options: SolverOptions
     running_cost: Callable | None = None
+    unpack: Callable | None = None
 
     def trajectory(self, theta, counters=None, checkpoint_segment: int | None = None):
         """The solver's states at `times`: (K+1, *x0.shape), or with a running cost (K+1, x0.numel() + 1),
@@ -75,10 +78,12 @@ class OdeSystem:
         """
         import torch
 
+        params = theta if self.unpack is None else self.unpack(theta)
+
         def field(t, x):
             if counters is not None:
                 counters["nfe_fwd"] += 1
-            return self.vector_field(t, x, theta)
+            return self.vector_field(t, x, params)
 
         x0, rhs = self.x0, field
         if self.running_cost is not None:
