@@ -115,9 +115,6 @@ class OdeSystem:
         """J(theta): one solve, then the loss."""
         return self.loss_of_trajectory(self.trajectory(theta, counters, checkpoint_segment))
 
-    def with_options(self, **changes) -> "OdeSystem":
-        return replace(self, options=replace(self.options, **changes))
-
 
 def reference_options(tolerance: float = REFERENCE_TOLERANCE) -> SolverOptions:
     return SolverOptions(method="dopri5", rtol=tolerance, atol=tolerance, max_steps=1_000_000)
