@@ -18,23 +18,31 @@ def forward(weights, inputs, target, tanh):
     return (error * error).mean()
 
 
-def build(params, dtype, device, seed) -> Instance:
-    """Inputs and target standard normal, each W_l = G / sqrt(width), all drawn from `seed`.
+def draw(params, seed):
+    """(weights as one flat vector, inputs, target) in float64, drawn from `seed`.
 
-    The scaling keeps every layer's pre-activations of order 1, so tanh is neither linear nor
-    saturated. There is no closed form: the reference is float64 torch autograd on the same data.
+    Inputs and target are standard normal, each W_l = G / sqrt(width): every layer's
+    pre-activations stay of order 1, so tanh is neither linear nor saturated.
     """
+    import torch
+
+    width, layers, batch = params["size"], params["layers"], params["batch"]
+    generator = torch.Generator().manual_seed(seed)
+    theta = torch.randn(layers, width, width, generator=generator, dtype=torch.float64) / width ** 0.5
+    inputs = torch.randn(batch, width, generator=generator, dtype=torch.float64)
+    target = torch.randn(batch, width, generator=generator, dtype=torch.float64)
+    return theta.reshape(-1), inputs, target
+
+
+def build(params, dtype, device, seed) -> Instance:
+    """The weights of draw(params, seed) are x. There is no closed form: the reference is float64
+    torch autograd on the same data (tests/test_mlp.py checks it against hand-written backprop)."""
     import torch
 
     from gradcmp import engine
 
-    width, layers, batch = params["size"], params["layers"], params["batch"]
-    shape = (layers, width, width)
-    generator = torch.Generator().manual_seed(seed)
-    theta64 = (torch.randn(shape, generator=generator, dtype=torch.float64) / width ** 0.5).reshape(-1)
-    inputs64 = torch.randn(batch, width, generator=generator, dtype=torch.float64)
-    target64 = torch.randn(batch, width, generator=generator, dtype=torch.float64)
-
+    shape = (params["layers"], params["size"], params["size"])
+    theta64, inputs64, target64 = draw(params, seed)
     theta_leaf = theta64.clone().requires_grad_(True)
     (reference,) = torch.autograd.grad(forward(theta_leaf.view(shape), inputs64, target64, torch.tanh),
                                        theta_leaf)
@@ -46,7 +54,7 @@ def build(params, dtype, device, seed) -> Instance:
         numpy_loss=lambda theta: forward(theta.reshape(shape), inputs_np, target_np, engine.tanh),
         numpy_x=theta64.to(dtype).numpy(),
         reference=reference,
-        info={"weights": f"{layers} x {width} x {width} ({theta64.numel()} entries)"},
+        info={"weights": f"{' x '.join(map(str, shape))} ({theta64.numel()} entries)"},
     )
 
 
