@@ -202,3 +202,9 @@ def test_a_loss_that_ignores_x_has_zero_gradient():
 def test_the_engine_imports_no_torch():
     code = "import gradcmp.engine, sys; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_example_in_the_engines_docstring_runs():
+    import doctest
+
+    assert doctest.testmod(engine).failed == 0
