@@ -11,7 +11,7 @@ def _directional_derivative(instance, index: int) -> float:
     x = instance.numpy_x
     x_dot = np.zeros_like(x)
     x_dot.flat[index] = 1
-    return jvp(instance.numpy_loss, x, x_dot)[1]
+    return float(jvp(instance.numpy_loss, x, x_dot)[1])
 
 
 class NumpyJvp(Strategy):
@@ -38,9 +38,10 @@ class NumpyJvp(Strategy):
         import numpy as np
         import torch
 
-        x = instance.numpy_x
-        gradient = np.array([_directional_derivative(instance, index) for index in range(x.size)], dtype=x.dtype)
-        return torch.from_numpy(gradient.reshape(x.shape))
+        gradient = np.empty_like(instance.numpy_x)
+        for index in range(gradient.size):
+            gradient.flat[index] = _directional_derivative(instance, index)
+        return torch.from_numpy(gradient)
 
 
 STRATEGY = NumpyJvp()
