@@ -1,11 +1,13 @@
 """The problem registry: one line per problem. A new problem is one module plus one line here."""
 from gradcmp.problems.base import CAPABILITIES, Instance, Problem
 from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
+from gradcmp.problems.mlp import PROBLEM as MLP
 from gradcmp.problems.sin_wy import PROBLEM as SIN_WY
 
 PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     INV_NORM,
     SIN_WY,
+    MLP,
 )}
 
 __all__ = ["CAPABILITIES", "Instance", "Problem", "PROBLEMS"]
