@@ -9,9 +9,11 @@ from dataclasses import asdict, dataclass
 
 from gradcmp.results import Result, Run
 
-# Rel. errors within this factor of each other count as equally accurate: below it, the difference
-# is rounding noise, not a property of the strategy.
+# Rel. errors within this factor of each other count as equally accurate: closer than that, the
+# difference is noise, not a property of the strategy.
 ACCURACY_TIE = 10.0
+# Rel. errors below about 100 ulp are rounding, whichever strategy made them.
+ROUNDING = {"float64": 100 * 2.0 ** -52, "float32": 100 * 2.0 ** -23}
 MIN_SIZES_FOR_FIT = 3
 
 
@@ -110,7 +112,7 @@ def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
     """
     run = runs[-1]
     ok = [result for result in run.results if result.status == "ok" and result.time_s is not None]
-    where = f"{knob}={run.params[knob]}" if knob else run.problem
+    where = f"{knob}={run.params[knob]}" if knob else " ".join(f"{k}={v}" for k, v in run.params.items())
     if not ok:
         return Recommendation(run.problem, run.params, None, None, None,
                               (f"no strategy finished at {where}; see the reasons above",))
@@ -125,7 +127,7 @@ def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
 
     lines = [_speed_line(where, by_time, with_memory)]
     if accurate is not None:
-        lines.append(_accuracy_line(fastest, accurate, with_error))
+        lines.append(_accuracy_line(fastest, accurate, with_error, ROUNDING[run.dtype]))
     if knob and len(runs) > 1:
         crossover = _crossover(runs, knob)
         if crossover:
@@ -151,9 +153,9 @@ def _speed_line(where: str, by_time: list[Result], with_memory: list[Result]) ->
             f"{_times(leanest.time_s / fastest.time_s)} its time")
 
 
-def _accuracy_line(fastest: Result, accurate: Result, with_error: list[Result]) -> str:
+def _accuracy_line(fastest: Result, accurate: Result, with_error: list[Result], rounding: float) -> str:
     worst = with_error[-1]
-    best_error = max(accurate.rel_error, 1e-300)
+    best_error = max(accurate.rel_error, rounding)
     if worst.rel_error <= ACCURACY_TIE * best_error:
         return f"all agree with the reference to a rel. error of {worst.rel_error:.0e} or better"
     if fastest.rel_error is not None and fastest.rel_error <= ACCURACY_TIE * best_error:

@@ -36,7 +36,8 @@ def _marks(result: Result, fastest: Result | None, leanest: Result | None) -> st
 def _title(group: list[Entry]) -> str:
     run, knob = group[0].run, group[0].job.sweep
     fixed = " ".join(f"{key}={value}" for key, value in run.params.items() if key != knob)
-    return f"{run.problem}  {fixed}  {run.dtype} {run.device}  threads={run.threads}"
+    return "  ".join(part for part in (run.problem, fixed, f"{run.dtype} {run.device}", f"threads={run.threads}")
+                     if part)
 
 
 def _over_tolerance(entry: Entry, result: Result) -> bool:

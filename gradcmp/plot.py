@@ -29,6 +29,7 @@ def save_plot(entries, path: str) -> None:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
+    from matplotlib.ticker import NullLocator
 
     from gradcmp.bench import by_case
 
@@ -49,10 +50,13 @@ def save_plot(entries, path: str) -> None:
                 axes[row][column].set_ylabel(label)
         fixed = " ".join(f"{key}={value}" for key, value in group[0].run.params.items() if key != knob)
         axes[0][column].set_title(f"{group[0].run.problem}\n{fixed}", fontsize=10)
+        sizes = sorted({entry.run.params[knob] for entry in group})
         for row in range(2):
             axis = axes[row][column]
             axis.set_xscale("log")
             axis.set_yscale("log")
+            axis.set_xticks(sizes, [str(size) for size in sizes])  # the measured sizes, not 4 x 10^0
+            axis.xaxis.set_minor_locator(NullLocator())
             axis.set_xlabel(knob)
             axis.grid(True, which="both", alpha=0.3)
             if axis.lines:

@@ -99,7 +99,9 @@ def load_preset(name_or_path: str) -> Preset:
 def _type_name(kinds: tuple[type, ...]) -> str:
     words = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
              list: "a list", dict: "a table"}
-    return " or ".join(dict.fromkeys(words[kind] for kind in kinds))
+    if float in kinds:  # an integer is a number: say "a number" once
+        kinds = tuple(kind for kind in kinds if kind is not int)
+    return " or ".join(words[kind] for kind in kinds)
 
 
 def _check_type(source: str, key: str, value, kinds: tuple[type, ...]):
