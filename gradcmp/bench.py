@@ -94,6 +94,7 @@ class Sweep:
         self.entries: list[Entry] = []
         self.status = "running"
         self.extra: dict = {}  # sections added after the sweep (the baseline comparison)
+        self.saved: dict = {}  # the document as last written
         self.header = {
             "format": FORMAT,
             "gradcmp_version": __version__,
@@ -158,7 +159,7 @@ class Sweep:
         failures = gate_failures(self.entries)
         return {
             **self.header,
-            "status": self.status,  # running | complete | interrupted
+            "status": self.status,  # running | complete | interrupted | crashed
             "updated": _now(),
             "runs": [entry.to_json() for entry in self.entries],
             "scaling": [law.to_json() for law in laws],
@@ -168,7 +169,8 @@ class Sweep:
         }
 
     def save(self) -> None:
-        write_json_atomic(self.path, self.document())
+        self.saved = self.document()
+        write_json_atomic(self.path, self.saved)
 
     def stop(self, interrupted: Interrupted | KeyboardInterrupt) -> int:
         """Record the interruption in the file; the exit status the command should end with."""

@@ -196,7 +196,7 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
 
     try:
         chosen = load_preset(preset) if preset or not problems else command_line_preset(list(problems))
-        jobs = plan(chosen, list(problems) if preset else None, list(strategies) or None, sizes,
+        jobs = plan(chosen, list(problems) or None, list(strategies) or None, sizes,
                     _sweep_params(params))
         settings = settings_from(measuring, chosen.settings)
         if fail_on_regression is not None and not baseline:
@@ -238,7 +238,7 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
     elif output_format == "csv":
         click.echo(bench_csv(entries), nl=False)
     else:
-        click.echo(json.dumps(sweep.document(), indent=2))
+        click.echo(json.dumps(sweep.saved, indent=2))
     if plot:
         from gradcmp.plot import save_plot
 
@@ -277,6 +277,10 @@ def _measure(sweep) -> None:
             click.echo(f"interrupted after {sweep.finished_rows} of {sweep.total_rows} rows; the finished rows "
                        f"are in {sweep.path}", err=True)
             sys.exit(status)
+        except Exception:  # a bug in gradcmp: say so in the file too, then surface it loudly
+            sweep.status = "crashed"
+            sweep.save()
+            raise
 
 
 def _report_baseline(sweep, path, document, runs, threshold, console) -> bool:

@@ -196,12 +196,16 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
     for name in strategies or ():
         if name not in STRATEGIES:
             raise ConfigError(f"--strategy: unknown strategy {name!r}; choose from: {', '.join(STRATEGIES)}")
+    for name in problems or ():
+        try:
+            get_problem(name)
+        except ConfigError as error:
+            raise ConfigError(f"--problem: {error}") from None
     cases = list(enumerate(preset.cases, 1))
     for number, case in cases:  # the whole file is checked, even the cases left out below
         _case_jobs(preset.source, number, case, None, None, {})
     if problems:
         for name in problems:
-            get_problem(name)
             if not any(case.problem == name for _, case in cases):
                 raise ConfigError(f"--problem: preset {preset.name} has no case for problem {name}")
         cases = [(number, case) for number, case in cases if case.problem in problems]
