@@ -50,7 +50,7 @@ class ScalingLaw:
         if self.x_primal_exponent is not None:
             parts[0] += f" ({law(self.x_primal_exponent)} x primal)"
         parts.append("memory ~ " + (law(self.memory_exponent) if self.memory_exponent is not None else "-"))
-        return f"{self.strategy}: {', '.join(parts)}"
+        return f"{self.strategy}: {', '.join(parts)}  [fit on {self.knob}={self.sizes[0]:g}..{self.sizes[-1]:g}]"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -65,9 +65,13 @@ def scaling_laws(problem: str, knob: str, runs: list[Run]) -> list[ScalingLaw]:
                 rows.setdefault(result.strategy, []).append((float(run.params[knob]), result))
     laws = []
     for strategy, measured in rows.items():
-        sizes = [size for size, _ in measured]
-        if len(set(sizes)) < MIN_SIZES_FOR_FIT:
+        if len({size for size, _ in measured}) < MIN_SIZES_FOR_FIT:
             continue
+        # the larger half of the sizes (at least MIN_SIZES_FOR_FIT): at the small ones fixed per-call
+        # overheads dominate and would flatten the growth law a user extrapolates from
+        measured = sorted(measured, key=lambda pair: pair[0])
+        measured = measured[-max(MIN_SIZES_FOR_FIT, -(-len(measured) // 2)):]
+        sizes = [size for size, _ in measured]
         results = [result for _, result in measured]
         time_exponent, _ = fit_power_law(sizes, [result.time_s for result in results])
         memory_exponent = x_primal_exponent = None
@@ -105,13 +109,17 @@ class Recommendation:
 
 
 def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
-    """Read the last (largest) configuration of a case's runs; with a sweep, say where the winner changes.
+    """Read the largest configuration where two or more strategies finished (else the last one);
+    with a sweep, say where the winner changes and from where only some strategies finish.
 
     fastest: lowest median time; leanest: lowest peak memory; most accurate: lowest rel. error.
     The lines compare them by their measured ratios, never by a fixed rule.
     """
-    run = runs[-1]
-    ok = [result for result in run.results if result.status == "ok" and result.time_s is not None]
+    def finished(run):
+        return [result for result in run.results if result.status == "ok" and result.time_s is not None]
+
+    run = next((run for run in reversed(runs) if len(finished(run)) > 1), runs[-1])
+    ok = finished(run)
     where = f"{knob}={run.params[knob]}" if knob else " ".join(f"{k}={v}" for k, v in run.params.items())
     if not ok:
         return Recommendation(run.problem, run.params, None, None, None,
@@ -132,6 +140,10 @@ def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
         crossover = _crossover(runs, knob)
         if crossover:
             lines.append(crossover)
+        if run is not runs[-1] and finished(runs[-1]):
+            beyond = runs[runs.index(run) + 1].params[knob]
+            lines.append(f"from {knob}={beyond} on, only {', '.join(r.strategy for r in finished(runs[-1]))} "
+                         "finished (the others over budget or failed)")
     return Recommendation(run.problem, run.params, fastest.strategy, leanest and leanest.strategy,
                           accurate and accurate.strategy, tuple(lines))
 
@@ -156,6 +168,8 @@ def _speed_line(where: str, by_time: list[Result], with_memory: list[Result]) ->
 def _accuracy_line(fastest: Result, accurate: Result, with_error: list[Result], rounding: float) -> str:
     worst = with_error[-1]
     best_error = max(accurate.rel_error, rounding)
+    if worst.rel_error == 0:
+        return "all match the reference exactly (rel. error 0)"
     if worst.rel_error <= ACCURACY_TIE * best_error:
         return f"all agree with the reference to a rel. error of {worst.rel_error:.0e} or better"
     if fastest.rel_error is not None and fastest.rel_error <= ACCURACY_TIE * best_error:

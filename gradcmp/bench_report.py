@@ -90,13 +90,17 @@ def case_table(group: list[Entry]) -> Table:
 
 
 def _notes(group: list[Entry]) -> list[str]:
-    """Why rows were skipped or failed, once per strategy and reason."""
-    seen = {}
+    """Why rows were skipped or failed: once per strategy and status, with the sizes it happened at."""
+    knob = group[0].job.sweep
+    seen: dict[tuple[str, str], tuple[list, str]] = {}
     for entry in group:
         for result in entry.run.results:
             if result.reason:
-                seen.setdefault(f"{result.strategy} {result.status}: {result.reason}", None)
-    return list(seen)
+                values, _ = seen.setdefault((result.strategy, result.status), ([], result.reason))
+                values.append(entry.run.params[knob] if knob else None)
+    return [f"{strategy} {status}" + (f" at {knob}={', '.join(map(str, values))}" if knob else "") +
+            f": {reason}" + (" (the first; see the JSON for each)" if len(values) > 1 else "")
+            for (strategy, status), (values, reason) in seen.items()]
 
 
 def bench_tables(entries: list[Entry], recommendations, laws) -> Group:

@@ -53,7 +53,15 @@ def test_scaling_laws_recover_each_strategys_exponents():
     assert laws["jacobian"].time_exponent == pytest.approx(3) and laws["jacobian"].memory_exponent == pytest.approx(4)
     assert laws["jacobian"].x_primal_exponent == pytest.approx(2)
     assert laws["vjp"].time_exponent == pytest.approx(2) and laws["vjp"].memory_exponent == pytest.approx(2)
-    assert laws["jacobian"].describe() == "jacobian: time ~ size^3.0 (size^2.0 x primal), memory ~ size^4.0"
+    assert laws["jacobian"].describe() == \
+        "jacobian: time ~ size^3.0 (size^2.0 x primal), memory ~ size^4.0  [fit on size=32..128]"
+
+
+def test_scaling_law_is_fitted_on_the_larger_sizes_where_overheads_no_longer_dominate():
+    entries = _power_law_entries((4, 8, 16, 32, 64, 128, 256))
+    entries[0].run.results[1].time_s = entries[1].run.results[1].time_s = 1e-3  # per-call overhead
+    law = next(law for law in scaling_laws("inv-norm", "size", [e.run for e in entries]) if law.strategy == "vjp")
+    assert law.sizes == (32, 64, 128, 256) and law.time_exponent == pytest.approx(2)
 
 
 def test_no_law_is_fitted_from_fewer_than_three_sizes():
@@ -79,6 +87,17 @@ def test_recommendation_reports_where_the_fastest_strategy_changes_along_the_swe
     lines = recommend(runs, "size").lines
     assert lines[-1] == "fastest along the sweep: jvp at size=4..64, vjp at size=256"
     assert lines[0] == "at size=256, use vjp: fastest and leanest, 2.6x faster than jvp and needs 100% of jvp's memory"
+
+
+def test_recommendation_reads_the_largest_size_where_strategies_still_compete():
+    runs = [_entry(16, [_ok("jvp", 0.004, 300, 1e-16), _ok("vjp", 0.001, 100, 1e-16)]).run,
+            _entry(32, [_ok("jvp", 0.030, 900, 1e-16), _ok("vjp", 0.002, 300, 1e-16)]).run,
+            _entry(64, [Result("jvp", "skipped", reason="over budget"), _ok("vjp", 0.004, 900, 1e-16)]).run]
+    assert recommend(runs, "size").lines == (
+        "at size=32, use vjp: fastest and leanest, 15x faster than jvp and needs 33% of jvp's memory",
+        "all agree with the reference to a rel. error of 1e-16 or better",
+        "from size=64 on, only vjp finished (the others over budget or failed)",
+    )
 
 
 def _render(renderable, width=120) -> str:
@@ -120,7 +139,8 @@ def test_markdown_bolds_the_fastest_and_leanest():
     text = bench_markdown(FIXED, recommendations, [])
     assert "| 16 | vjp | ok | **300 us ± 3 us** | 3x | 10.0 KiB | - | 3.0e-16 | fastest |" in text
     assert "| 16 | finite-diff | ok | 200 ms ± 2 ms | 2e+03x | **8.8 KiB** | - | 2.0e-07 | leanest |" in text
-    assert "- jacobian failed: RuntimeError: boom" in text
+    assert "- jacobian skipped at size=8: too big" in text
+    assert "- jacobian failed at size=16: RuntimeError: boom" in text
 
 
 def test_csv_has_one_line_per_row_with_raw_numbers():
