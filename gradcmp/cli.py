@@ -307,7 +307,7 @@ def _print_comparison(comparisons, only_new, only_old, threshold, console, old_m
 
     console.print(comparison_table(comparisons, threshold))
     console.print(f"{len(comparisons)} rows compared with {baseline_path}; {only_new} only now, "
-                  f"{only_old} only in the baseline")
+                  f"{only_old} only in the baseline", highlight=False)
     note = machine_note(old_machine, new_machine)
     if note:
         console.print(note, style="yellow")
@@ -315,7 +315,9 @@ def _print_comparison(comparisons, only_new, only_old, threshold, console, old_m
                  for c in comparisons if threshold is not None and c.regressed(threshold)]
     if regressed:
         console.print(f"{len(regressed)} rows regressed beyond {threshold:g}x: {'; '.join(regressed)}",
-                      style="bold red")
+                      style="bold red", highlight=False)
+    elif threshold is not None:
+        console.print(f"no row regressed beyond {threshold:g}x", style="green")
     return regressed
 
 
@@ -328,9 +330,10 @@ def _summary(sweep, console) -> bool:
     counts = Counter(result.status for entry in sweep.entries for result in entry.run.results)
     failures = gate_failures(sweep.entries)
     console.print(f"{sum(counts.values())} rows: {counts['ok']} ok, {counts['skipped']} skipped, "
-                  f"{counts['failed']} failed; results in {sweep.path}")
+                  f"{counts['failed']} failed; results in {sweep.path}", highlight=False)
     if failures:
-        console.print(f"gate FAILED on {len(failures)} rows: " + "; ".join(failures), style="bold red")
+        console.print(f"gate FAILED on {len(failures)} rows: " + "; ".join(failures), style="bold red",
+                      highlight=False)
     else:
         console.print("gate passed: no row failed or exceeded its tolerance", style="green")
     return bool(failures)
