@@ -99,7 +99,7 @@ def _notes(group: list[Entry]) -> list[str]:
                 values, _ = seen.setdefault((result.strategy, result.status), ([], result.reason))
                 values.append(entry.run.params[knob] if knob else None)
     return [f"{strategy} {status}" + (f" at {knob}={', '.join(map(str, values))}" if knob else "") +
-            f": {reason}" + (" (the first; see the JSON for each)" if len(values) > 1 else "")
+            (f"; at {values[0]}" if len(values) > 1 else "") + f": {reason}"
             for (strategy, status), (values, reason) in seen.items()]
 
 
