@@ -195,7 +195,7 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
     from gradcmp.presets import command_line_preset, load_preset, plan
 
     try:
-        chosen = load_preset(preset) if preset or not problems else command_line_preset(list(problems))
+        chosen = command_line_preset(list(problems)) if problems and not preset else load_preset(preset or "default")
         jobs = plan(chosen, list(problems) or None, list(strategies) or None, sizes,
                     _sweep_params(params))
         settings = settings_from(measuring, chosen.settings)

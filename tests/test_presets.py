@@ -118,7 +118,8 @@ def test_unknown_preset_name_lists_the_shipped_ones():
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--preset", "smoke", "--problem", "nope"], "unknown problem 'nope'"),
+    (["--strategy", "magic"], "--strategy: unknown strategy 'magic'"),  # no preset: `default`, checked
+    (["--preset", "smoke", "--problem", "nope"], "--problem: unknown problem 'nope'"),
     (["--preset", "scaling", "--strategy", "magic"], "--strategy: unknown strategy 'magic'"),
     (["--problem", "inv-norm", "--param", "m=3"], "--param m: unknown knob 'm' for problem inv-norm"),
     (["--problem", "inv-norm", "--sizes", "4,x"], "--sizes: size must be an integer, got 'x'"),
