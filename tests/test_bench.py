@@ -272,5 +272,9 @@ def test_smoke_preset_passes(tmp_path):
     output = tmp_path / "smoke.json"
     result = CliRunner().invoke(main, ["bench", "--preset", "smoke", "--output", str(output)])
     assert result.exit_code == 0, result.output
-    rows = [row for run in json.loads(output.read_text())["runs"] for row in run["results"]]
-    assert rows and all(row["status"] == "ok" for row in rows)
+    runs = json.loads(output.read_text())["runs"]
+    assert {run["problem"] for run in runs} == set(PROBLEMS)
+    for run in runs:
+        for row in run["results"]:
+            inapplicable = STRATEGIES[row["strategy"]].applies_to(PROBLEMS[run["problem"]])
+            assert row["status"] == ("skipped" if inapplicable else "ok"), row
