@@ -37,13 +37,18 @@ def clean(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def time_once(fn, device: torch.device) -> float:
-    """Seconds for one call of fn (used by strategies to estimate their cost before a budget check)."""
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
+def warm_time(fn, device: torch.device) -> float:
+    """Seconds for one warm call of fn: the faster of two calls, so first-call costs (torch.func
+    set-up, lazy initialisation) and a passing stall of a shared machine do not inflate it.
+    Used by strategies to estimate their cost before a budget check."""
+    seconds = []
+    for _ in range(2):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        seconds.append(time.perf_counter() - start)
+    return min(seconds)
 
 
 @dataclass(frozen=True)

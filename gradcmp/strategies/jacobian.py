@@ -35,14 +35,14 @@ class Jacobian(Strategy):
     requires = frozenset({"chain"})
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import time_once
+        from gradcmp.measure import warm_time
 
         shapes = _link_shapes(instance)
         entries = sum(rows * cols for rows, cols in shapes)
         matrices = " + ".join(f"{rows} x {cols}" for rows, cols in shapes)
         check_memory(f"the Jacobians ({matrices})",
                      WORKSPACE_FACTOR * entries * instance.x.element_size(), budget)
-        per_direction = time_once(lambda: instance.loss(instance.x), instance.x.device)
+        per_direction = warm_time(lambda: instance.loss(instance.x), instance.x.device)
         directions = sum(min(shape) for shape in shapes)
         check_time(f"{directions} Jacobian rows/columns", per_direction * directions, budget)
 

@@ -32,12 +32,12 @@ class Jvp(Strategy):
     description = "forward mode: one JVP per input direction (torch.func.jvp under vmap, chunked)"
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import time_once
+        from gradcmp.measure import warm_time
 
         # One direction, timed alone, times the number of directions: an upper bound (vmap batches
         # chunks more efficiently) that costs one JVP rather than a whole chunk to find out.
         numel = instance.x.numel()
-        seconds = time_once(lambda: _directional_derivatives(instance, 0, 1), instance.x.device)
+        seconds = warm_time(lambda: _directional_derivatives(instance, 0, 1), instance.x.device)
         check_time(f"{numel} JVPs", seconds * numel, budget)
 
     def gradient(self, instance):
