@@ -155,10 +155,7 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
         return Result(strategy.name, status, reason=reason, primal_time_s=primal_time, stats=row.stats)
 
     try:
-        strategy.check_budget(instance, budget)
-    except Skip as skip:
-        return unmeasured("skipped", str(skip))
-    try:
+        strategy.check_budget(instance, budget)  # inside: an estimate may itself fail (an ODE solve)
         clean(device)
         instance.counters.clear()
         call = lambda: strategy.gradient(instance)  # noqa: E731
@@ -176,6 +173,8 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
         clean(device)
         timing = time_repeats(call, threads, min_run_time)
         row.time_s, row.time_iqr_s = timing.median, timing.iqr
+    except Skip as skip:
+        return unmeasured("skipped", str(skip))
     except Exception as error:  # a solver that diverged, an out-of-memory, ...: reported, not raised
         lines = str(error).strip().splitlines()
         return unmeasured("failed", f"{type(error).__name__}: {lines[0] if lines else 'no message'}")

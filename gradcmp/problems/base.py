@@ -11,6 +11,7 @@ from gradcmp.config import Knob
 CAPABILITIES = {
     "chain": "a chain of intermediate maps (x -> y -> ... -> loss)",
     "numpy": "a numpy twin of the loss, written with the numpy engine (gradcmp.engine)",
+    "ode": "an ODE solved inside the loss (Instance.ode: vector field, initial state, times, solver)",
 }
 
 
@@ -46,6 +47,9 @@ class Instance:
     numpy_x    x as a numpy array of the run's dtype, from the same float64 tensor as x
     info       facts `run` reports about the instance (condition number, ...)
     counters   event counts a strategy's calls add to (function evaluations, ...); measure resets them
+    ode        the ODE system the loss solves (gradcmp.ode.system.OdeSystem), for ODE strategies
+    branches_on_values  True when the loss takes Python branches on tensor values (an adaptive
+               ODE solver's step control): torch.func.vmap cannot trace it, dual numbers can
     """
 
     x: Any
@@ -56,3 +60,5 @@ class Instance:
     numpy_x: Any = None
     info: dict[str, Any] = field(default_factory=dict)
     counters: Counter = field(default_factory=Counter)
+    ode: Any | None = None
+    branches_on_values: bool = False
