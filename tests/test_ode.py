@@ -79,6 +79,11 @@ def test_dopri5_gives_up_after_max_steps_with_one_line():
     assert "\n" not in str(raised.value)
 
 
+def test_dopri5_failure_backwards_names_the_callers_times():
+    with pytest.raises(OdeError, match=r"at t=9\.99\d* before t=0;"):
+        odeint(oscillator, float64(1.0, 0.0), [10.0, 0.0], "dopri5", rtol=1e-9, atol=1e-9, max_steps=1)
+
+
 def test_dopri5_reports_step_underflow_at_a_blow_up():
     """dx/dt = x^2 from x(0) = 1 is 1 / (1 - t): it leaves every float before t = 1."""
     with pytest.raises(OdeError, match="underflowed") as raised:

@@ -36,7 +36,8 @@ def odeint(f, x0, times, method: str = "rk4", *, steps: int = 100, rtol: float =
         if not (rtol > 0 and atol > 0):
             raise ValueError(f"rtol and atol must be > 0, got rtol={rtol} atol={atol}")
         if steps_between[0] < 0:  # s = -t runs forward: dx/ds = -f(-s, x)
-            return solver.integrate(lambda s, x: -f(-s, x), x0, [-t for t in times], rtol, atol, norm, max_steps)
+            return solver.integrate(lambda s, x: -f(-s, x), x0, [-t for t in times], rtol, atol, norm,
+                                    max_steps, time_sign=-1.0)
         return solver.integrate(f, x0, times, rtol, atol, norm, max_steps)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
