@@ -12,7 +12,9 @@ The backward solve needs x(t) too. Two ways to get it, one autograd.Function:
   backsolve     integrate x backwards alongside lambda, from the forward state at each observation
                 time. Memory: the states at the observation times, whatever the number of steps.
                 Wrong where the backward solve of x is unstable: on a dissipative system, errors
-                grow like exp(max |Re eig(df/dx)| (t_k - t_k-1)).
+                grow like exp(max |Re eig(df/dx)| (t_k - t_k-1)). It then raises OdeError rather than
+                return a wrong gradient: x solved back to t_k-1 must land within MAX_DRIFT of the
+                forward state there.
   checkpointed  keep x at checkpoints; in the backward pass recompute each segment's states and
                 restart x from the recomputed state at every step, so no error is carried further
                 than one step. Memory: the checkpoints plus one segment's states.
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch.autograd.function import once_differentiable
 
-from gradcmp.ode import odeint, rms_norm
+from gradcmp.ode import OdeError, odeint, rms_norm
 from gradcmp.ode.fixed_step import fixed_grid
 
 
@@ -97,7 +99,23 @@ class _Adjoint(torch.autograd.Function):
                     y[:n] = anchors[i + 1].reshape(-1)  # restart x from the forward solution
                     y = _solve(field, y, (-times[i + 1], -times[i]), options, segment.steps, counters, "_bwd",
                                backward=True, norm=norm)[-1]
+                if not ctx.checkpointed:
+                    _check_drift(y[:n], anchors[0], times[0])
         return y[2 * n:].view_as(theta), None, None, None
+
+
+# Backsolve's alarm: x solved backwards drifting this far (relative) from the forward solution
+# means the gradient built on it cannot be trusted to two digits either.
+MAX_DRIFT = 1e-2
+
+
+def _check_drift(x_backward, x_forward, t: float) -> None:
+    """Raise OdeError when the backward solve of x has lost the forward solution at time t."""
+    drift = (x_backward - x_forward.reshape(-1)).norm()
+    if not drift <= MAX_DRIFT * x_forward.norm():  # also catches NaN and Inf
+        raise OdeError(f"backsolve lost x: solved backwards to t={t:.3g} it is off the forward solution by "
+                       f"{float(drift / x_forward.norm()):.1e} (relative), so the gradient is wrong; x is "
+                       f"unstable backwards here (dissipative or stiff): use adjoint-checkpoint")
 
 
 def _unchanged(tensor):
