@@ -22,6 +22,7 @@ class Knob:
     help: str
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    above: float | None = None  # a strict lower bound: rtol > 0, T > 0
 
     def parse(self, text: str) -> int | float | str | bool:
         """Turn the user's text into a value of this knob's type, or raise ConfigError."""
@@ -48,6 +49,8 @@ class Knob:
             raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
         if self.minimum is not None and value < self.minimum:
             raise ConfigError(f"{self.name} must be >= {self.minimum:g}, got {value!r}")
+        if self.above is not None and not value > self.above:
+            raise ConfigError(f"{self.name} must be > {self.above:g}, got {value!r}")
         if kind is float and value != value:
             raise ConfigError(f"{self.name} must be a number, got nan")
         return value

@@ -1,11 +1,17 @@
 """The problem registry: one line per problem. A new problem is one module plus one line here."""
 from gradcmp.problems.base import CAPABILITIES, Instance, Problem
 from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
+from gradcmp.problems.linear_ode import PROBLEM as LINEAR_ODE
+from gradcmp.problems.lotka_volterra import PROBLEM as LOTKA_VOLTERRA
+from gradcmp.problems.neural_ode import PROBLEM as NEURAL_ODE
 from gradcmp.problems.sin_wy import PROBLEM as SIN_WY
 
 PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     INV_NORM,
     SIN_WY,
+    NEURAL_ODE,
+    LINEAR_ODE,
+    LOTKA_VOLTERRA,
 )}
 
 __all__ = ["CAPABILITIES", "Instance", "Problem", "PROBLEMS"]

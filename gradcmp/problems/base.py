@@ -10,6 +10,7 @@ from gradcmp.config import Knob
 # Capabilities a problem can offer and a strategy can require, in words for the user.
 CAPABILITIES = {
     "chain": "a chain of intermediate maps (x -> y -> ... -> loss)",
+    "ode": "an ODE solved inside the loss (Instance.ode: vector field, initial state, times, solver)",
 }
 
 
@@ -42,6 +43,9 @@ class Instance:
     chain      maps whose composition is `loss` (x -> y -> ... -> scalar), for the Jacobian strategy
     info       facts `run` reports about the instance (condition number, ...)
     counters   event counts a strategy's calls add to (function evaluations, ...); measure resets them
+    ode        the ODE system the loss solves (gradcmp.ode.system.OdeSystem), for ODE strategies
+    branches_on_values  True when the loss takes Python branches on tensor values (an adaptive
+               ODE solver's step control): torch.func.vmap cannot trace it, dual numbers can
     """
 
     x: Any
@@ -50,3 +54,5 @@ class Instance:
     chain: tuple[Callable[[Any], Any], ...] = ()
     info: dict[str, Any] = field(default_factory=dict)
     counters: Counter = field(default_factory=Counter)
+    ode: Any | None = None
+    branches_on_values: bool = False

@@ -1,5 +1,7 @@
 """The strategy registry: one line per strategy. A new strategy is one module plus one line here."""
+from gradcmp.strategies.backprop import STRATEGY as BACKPROP
 from gradcmp.strategies.base import Skip, Strategy
+from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
 from gradcmp.strategies.finite_diff import STRATEGY as FINITE_DIFF
 from gradcmp.strategies.jacobian import STRATEGY as JACOBIAN
 from gradcmp.strategies.jvp import STRATEGY as JVP
@@ -10,6 +12,8 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     VJP,
     JVP,
     FINITE_DIFF,
+    BACKPROP,
+    CHECKPOINT,
 )}
 
 __all__ = ["Skip", "Strategy", "STRATEGIES"]

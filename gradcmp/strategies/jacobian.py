@@ -1,7 +1,7 @@
 """The naive way: materialise the Jacobian of every map in the chain, then multiply them (seed 2)."""
 from functools import reduce
 
-from gradcmp.strategies.base import Strategy, check_memory, check_time
+from gradcmp.strategies.base import Skip, Strategy, check_memory, check_time
 
 # torch.func.jacrev / jacfwd hold the batch of basis vectors (as large as a square Jacobian) and
 # batched intermediates beside each Jacobian: the profiler measured 4.0x the Jacobians' bytes on
@@ -37,6 +37,9 @@ class Jacobian(Strategy):
     def check_budget(self, instance, budget):
         from gradcmp.measure import time_once
 
+        if instance.branches_on_values:
+            raise Skip("torch.func cannot trace a loss that branches on tensor values "
+                       "(an adaptive ODE solver's step control)")
         shapes = _link_shapes(instance)
         entries = sum(rows * cols for rows, cols in shapes)
         matrices = " + ".join(f"{rows} x {cols}" for rows, cols in shapes)

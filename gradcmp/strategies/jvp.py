@@ -6,19 +6,41 @@ from gradcmp.strategies.base import Strategy, check_time
 CHUNK_ENTRIES = 2 ** 22
 
 
-def _chunk_size(numel: int) -> int:
+def _chunk_size(instance) -> int:
+    """Directions per batch: one when the loss branches on values (vmap cannot trace it)."""
+    numel = instance.x.numel()
+    if instance.branches_on_values:
+        return 1
     return max(1, min(numel, CHUNK_ENTRIES // numel))
 
 
+def _basis(x, start: int, stop: int):
+    import torch
+
+    basis = torch.zeros(stop - start, x.numel(), dtype=x.dtype, device=x.device)
+    basis[torch.arange(stop - start), torch.arange(start, stop)] = 1
+    return basis
+
+
 def _directional_derivatives(instance, start: int, stop: int):
-    """<grad, e_i> for i in [start, stop): torch.func.jvp along each basis vector, batched by vmap."""
+    """<grad, e_i> for i in [start, stop): torch.func.jvp along each basis vector, batched by vmap;
+    or, when the loss branches on tensor values (dopri5's step control), dual numbers
+    (torch.autograd.forward_ad), one direction at a time."""
     import torch
     from torch.func import jvp, vmap
 
     x = instance.x.detach()
-    basis = torch.zeros(stop - start, x.numel(), dtype=x.dtype, device=x.device)
-    basis[torch.arange(stop - start), torch.arange(start, stop)] = 1
-    return vmap(lambda x_dot: jvp(instance.loss, (x,), (x_dot.view_as(x),))[1])(basis)
+    basis = _basis(x, start, stop)
+    if not instance.branches_on_values:
+        return vmap(lambda x_dot: jvp(instance.loss, (x,), (x_dot.view_as(x),))[1])(basis)
+    import torch.autograd.forward_ad as forward_ad
+
+    tangents = []
+    for x_dot in basis:
+        with forward_ad.dual_level():
+            loss = instance.loss(forward_ad.make_dual(x, x_dot.view_as(x)))
+            tangents.append(forward_ad.unpack_dual(loss).tangent)
+    return torch.stack(tangents)
 
 
 class Jvp(Strategy):
@@ -26,6 +48,8 @@ class Jvp(Strategy):
 
     Cost: about (number of inputs) x (a small multiple of the loss) -- forward mode pays per input,
     which is why it loses to reverse mode for a scalar loss of many inputs and wins for few.
+    Through an ODE solver this is forward sensitivity analysis: the tangent of every state is
+    carried along each step, nothing is kept for a backward pass.
     """
 
     name = "jvp"
@@ -44,7 +68,7 @@ class Jvp(Strategy):
         import torch
 
         numel = instance.x.numel()
-        chunk = _chunk_size(numel)
+        chunk = _chunk_size(instance)
         return torch.cat([_directional_derivatives(instance, start, min(numel, start + chunk))
                           for start in range(0, numel, chunk)]).view_as(instance.x)
 

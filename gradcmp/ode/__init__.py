@@ -1,0 +1,42 @@
+"""ODE solvers behind one registry, and `odeint`, the one way to call them.
+
+A solver is one module exposing SOLVER; a new one is one module plus one line in SOLVERS.
+Nothing here imports torch at module level (problems read SOLVERS for their knob choices).
+"""
+from gradcmp.ode.base import OdeError, OdeStats, rms_norm
+from gradcmp.ode.dopri5 import SOLVER as DOPRI5
+from gradcmp.ode.euler import SOLVER as EULER
+from gradcmp.ode.midpoint import SOLVER as MIDPOINT
+from gradcmp.ode.rk4 import SOLVER as RK4
+
+SOLVERS = {solver.name: solver for solver in (EULER, MIDPOINT, RK4, DOPRI5)}
+
+
+def odeint(f, x0, times, method: str = "rk4", *, steps: int = 100, rtol: float = 1e-6,
+           atol: float = 1e-8, max_steps: int = 10_000, norm=rms_norm,
+           checkpoint_segment: int | None = None):
+    """Solve dx/dt = f(t, x) from x(times[0]) = x0; return (states, OdeStats).
+
+    states[k] is x at times[k] (so states[0] is x0); x0 may have any shape, e.g. a batch B x d.
+    times: Python floats, strictly increasing. Fixed-step methods use `steps` steps over the whole
+    span (see fixed_step.fixed_grid) and may checkpoint every `checkpoint_segment` steps; dopri5
+    uses rtol, atol, max_steps and `norm` (a tensor -> scalar size of the tolerance-scaled error).
+    """
+    if method not in SOLVERS:
+        raise ValueError(f"unknown ODE method {method!r}; choose from: {', '.join(SOLVERS)}")
+    times = [float(t) for t in times]
+    if len(times) < 2 or any(stop <= start for start, stop in zip(times, times[1:])):
+        raise ValueError(f"times must be at least two strictly increasing numbers, got {times}")
+    solver = SOLVERS[method]
+    if solver.adaptive:
+        if checkpoint_segment is not None:
+            raise ValueError("checkpoint_segment needs a fixed-step method")
+        if not (rtol > 0 and atol > 0):
+            raise ValueError(f"rtol and atol must be > 0, got rtol={rtol} atol={atol}")
+        return solver.integrate(f, x0, times, rtol, atol, norm, max_steps)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    return solver.integrate(f, x0, times, steps, checkpoint_segment)
+
+
+__all__ = ["OdeError", "OdeStats", "SOLVERS", "odeint", "rms_norm"]

@@ -1,0 +1,64 @@
+"""The shared base of the fixed-step methods: a uniform grid between the requested times, one step rule.
+
+The loop uses Python floats for t and dt and never looks at tensor values, so a solve can be
+differentiated by autograd, torch.func.jvp and vmap alike.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+from gradcmp.ode.base import OdeStats
+
+
+def fixed_grid(times, steps: int):
+    """(t_start, dt, n) for each interval between consecutive times.
+
+    The interval [t_k, t_k+1] gets round(steps * its length / the whole span) equal steps, at least
+    one, so the grid lands on every requested time; one interval gets exactly `steps`.
+    """
+    span = times[-1] - times[0]
+    grid = []
+    for start, stop in zip(times, times[1:]):
+        n = max(1, round(steps * (stop - start) / span))
+        grid.append((start, (stop - start) / n, n))
+    return grid
+
+
+@dataclass(frozen=True)
+class FixedStep:
+    """A one-step method with a constant step size: `step(f, t, x, dt)` advances x from t to t + dt.
+
+    Cost: `stages` vector-field evaluations per step. Under autograd every step's stages stay
+    saved for backward, unless `checkpoint_segment` asks to save only every K-th state and
+    recompute the K steps between them during the backward pass (torch.utils.checkpoint).
+    """
+
+    name: str
+    order: int
+    stages: int
+    step: Callable
+    adaptive = False
+
+    def integrate(self, f, x0, times, steps: int, checkpoint_segment: int | None = None):
+        """(states at every time in `times`, stacked along a new first axis; OdeStats)."""
+        import torch
+
+        states, x, stats = [x0], x0, OdeStats()
+        for start, dt, n in fixed_grid(times, steps):
+            if checkpoint_segment is None:
+                x = self._advance(f, x, start, dt, 0, n)
+            else:
+                from torch.utils.checkpoint import checkpoint
+
+                for first in range(0, n, checkpoint_segment):
+                    x = checkpoint(self._advance, f, x, start, dt, first, min(n, first + checkpoint_segment),
+                                   use_reentrant=False)
+            states.append(x)
+            stats.accepted += n
+        stats.nfe = stats.accepted * self.stages
+        return torch.stack(states), stats
+
+    def _advance(self, f, x, start: float, dt: float, first: int, last: int):
+        """x after steps first..last-1 of the interval starting at `start` (t recomputed, not summed)."""
+        for i in range(first, last):
+            x = self.step(f, start + i * dt, x, dt)
+        return x

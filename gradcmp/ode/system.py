@@ -1,0 +1,154 @@
+"""An ODE problem as data: what the ODE problems attach to their Instance, and what gradient
+strategies that look inside the solve (backprop, checkpoint, the adjoint) work from.
+
+    J(theta) = loss(x(t_0), ..., x(t_K)) + integral over [t_0, t_K] of L(x_t) dt,
+    dx/dt = f(t, x, theta),  x(t_0) = x0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from gradcmp.config import Knob
+from gradcmp.ode import SOLVERS, odeint
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """How to solve: `steps` for the fixed-step methods; rtol, atol and max_steps for dopri5."""
+
+    method: str = "rk4"
+    steps: int = 100
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    max_steps: int = 10_000
+
+    @property
+    def adaptive(self) -> bool:
+        return SOLVERS[self.method].adaptive
+
+    @classmethod
+    def from_params(cls, params: dict) -> "SolverOptions":
+        return cls(**{name: params[name] for name in cls.__dataclass_fields__})
+
+
+def solver_knobs(steps: int = 100, method: str = "rk4") -> tuple[Knob, ...]:
+    """The knobs every ODE problem shares, `steps` first (so --size sets the number of steps)."""
+    return (
+        Knob("steps", steps, "steps of a fixed-step method over the whole horizon", minimum=1),
+        Knob("method", method, "ODE solver", choices=tuple(SOLVERS)),
+        Knob("rtol", 1e-6, "dopri5 relative tolerance", above=0),
+        Knob("atol", 1e-8, "dopri5 absolute tolerance", above=0),
+        Knob("max_steps", 10_000, "dopri5 attempted steps before giving up", minimum=1),
+    )
+
+
+# The reference solve: dopri5 at this tolerance (rtol = atol), in float64, differentiated by backprop.
+REFERENCE_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class OdeSystem:
+    """dx/dt = vector_field(t, x, theta) from x0 over `times`, and the loss J on the solution.
+
+    vector_field  (t: float, x, theta) -> dx/dt shaped like x; x may be a batch (B x d)
+    x0            the initial state (not differentiated)
+    times         Python floats t_0 < ... < t_K; the loss sees the state at every one (x(t_0) = x0)
+    terminal_loss states (K+1, *x0.shape) -> scalar, the part of J that reads the observations
+    options       the solver and its settings (SolverOptions)
+    running_cost  None, or x -> scalar L(x), integrated over [t_0, t_K] and added to J
+    """
+
+    vector_field: Callable
+    x0: Any
+    times: tuple[float, ...]
+    terminal_loss: Callable
+    options: SolverOptions
+    running_cost: Callable | None = None
+
+    def trajectory(self, theta, counters=None, checkpoint_segment: int | None = None):
+        """The solver's states at `times`: (K+1, *x0.shape), or with a running cost (K+1, x0.numel() + 1),
+        each row the flattened state with the cost integral so far appended (so one solve gives both).
+
+        Adds to `counters`: nfe_fwd (every vector-field call, counted as it happens), steps_accepted,
+        and steps_rejected for an adaptive method.
+        """
+        import torch
+
+        def field(t, x):
+            if counters is not None:
+                counters["nfe_fwd"] += 1
+            return self.vector_field(t, x, theta)
+
+        x0, rhs = self.x0, field
+        if self.running_cost is not None:
+            shape, cost = self.x0.shape, self.running_cost
+
+            def rhs(t, z):
+                x = z[:-1].view(shape)
+                return torch.cat([field(t, x).reshape(-1), cost(x).reshape(1)])
+
+            x0 = torch.cat([self.x0.reshape(-1), self.x0.new_zeros(1)])
+        options = self.options
+        states, stats = odeint(rhs, x0, self.times, options.method, steps=options.steps,
+                               rtol=options.rtol, atol=options.atol, max_steps=options.max_steps,
+                               checkpoint_segment=checkpoint_segment)
+        if counters is not None:
+            counters["steps_accepted"] += stats.accepted
+            if options.adaptive:
+                counters["steps_rejected"] += stats.rejected
+        return states
+
+    def loss_of_trajectory(self, states):
+        """J from the output of `trajectory`."""
+        if self.running_cost is None:
+            return self.terminal_loss(states)
+        observed = states[:, :-1].reshape(len(self.times), *self.x0.shape)
+        return self.terminal_loss(observed) + states[-1, -1]
+
+    def objective(self, theta, counters=None, checkpoint_segment: int | None = None):
+        """J(theta): one solve, then the loss."""
+        return self.loss_of_trajectory(self.trajectory(theta, counters, checkpoint_segment))
+
+    def with_options(self, **changes) -> "OdeSystem":
+        return replace(self, options=replace(self.options, **changes))
+
+
+def reference_options(tolerance: float = REFERENCE_TOLERANCE) -> SolverOptions:
+    return SolverOptions(method="dopri5", rtol=tolerance, atol=tolerance, max_steps=1_000_000)
+
+
+def reference_gradient(system: OdeSystem, theta, tolerance: float = REFERENCE_TOLERANCE):
+    """dJ/dtheta from a float64 dopri5 solve at rtol = atol = tolerance, by backprop.
+
+    Independent of the measured method and steps, so one reference serves every solver setting.
+    Its error is about the tolerance: the gradient of the discrete solution converges to the
+    continuous one at dopri5's order (on neural-ode, 1e-12 -> 1.2e-12 and 1e-14 -> 1.3e-14 relative
+    error against rk4 at 4000 steps). `system` and `theta` must be float64.
+    """
+    import torch
+
+    fine = replace(system, options=reference_options(tolerance))
+    theta = theta.detach().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(fine.objective(theta), theta)
+    return gradient
+
+
+def ode_instance(system: OdeSystem, theta, reference, info: dict) -> "Instance":
+    """The Instance of an ODE problem: theta differentiated, J = system.objective, vector-field calls
+    counted in instance.counters, and the chain theta -> trajectory -> J for the Jacobian strategy."""
+    from collections import Counter
+
+    from gradcmp.problems.base import Instance
+
+    counters = Counter()
+    return Instance(
+        x=theta,
+        loss=lambda theta: system.objective(theta, counters),
+        reference=reference,
+        chain=(lambda theta: system.trajectory(theta, counters), system.loss_of_trajectory),
+        info=info,
+        counters=counters,
+        ode=system,
+        branches_on_values=system.options.adaptive,
+    )

@@ -1,0 +1,74 @@
+"""Lotka-Volterra predator-prey: 2 states, 4 parameters, a loss on several observation times."""
+from functools import lru_cache
+
+from gradcmp.config import Knob
+from gradcmp.ode.system import (OdeSystem, SolverOptions, ode_instance, reference_gradient, reference_options,
+                                solver_knobs)
+from gradcmp.problems.base import Problem
+
+# du/dt = alpha u - beta u v (prey), dv/dt = delta u v - gamma v (predators): the textbook values.
+TRUE_THETA = (1.5, 1.0, 1.0, 3.0)  # alpha, beta, delta, gamma
+X0 = (1.0, 1.0)
+PERTURBATION = 0.1  # theta = TRUE_THETA * (1 + 0.1 N(0, 1)): the data were made by TRUE_THETA
+
+
+def vector_field(t, x, theta):
+    import torch
+
+    u, v = x.unbind(-1)
+    alpha, beta, delta, gamma = theta.unbind()
+    return torch.stack([alpha * u - beta * u * v, delta * u * v - gamma * v], -1)
+
+
+def _system(x0, targets, times, options):
+    return OdeSystem(
+        vector_field=vector_field,
+        x0=x0,
+        times=times,
+        terminal_loss=lambda states: (states[1:] - targets).pow(2).mean(),
+        options=options,
+    )
+
+
+def _times(horizon, obs):
+    return tuple(horizon * k / obs for k in range(obs + 1))
+
+
+@lru_cache(maxsize=32)
+def _data_and_reference(horizon, obs, seed):
+    """(theta, x0, targets, reference gradient), float64: targets from a reference-accuracy solve
+    at TRUE_THETA, the reference gradient from reference_gradient (about 2 s: 1200 dopri5 steps).
+    Computed once per process (lru_cache keyed on every knob it depends on)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    truth = torch.tensor(TRUE_THETA, dtype=torch.float64)
+    theta = truth * (1 + PERTURBATION * torch.randn(4, generator=generator, dtype=torch.float64))
+    x0 = torch.tensor(X0, dtype=torch.float64)
+    times = _times(horizon, obs)
+    with torch.no_grad():
+        targets = _system(x0, None, times, reference_options()).trajectory(truth)[1:]
+    system = _system(x0, targets, times, SolverOptions())
+    return theta, x0, targets, reference_gradient(system, theta)
+
+
+def build(params, dtype, device, seed):
+    horizon, obs = params["T"], params["obs"]
+    theta, x0, targets, reference = _data_and_reference(horizon, obs, seed)
+    convert = lambda tensor: tensor.to(dtype=dtype, device=device)  # noqa: E731
+    system = _system(convert(x0), convert(targets), _times(horizon, obs), SolverOptions.from_params(params))
+    return ode_instance(system, convert(theta), reference,
+                        {"theta": " ".join(f"{value:.3f}" for value in theta.tolist())})
+
+
+PROBLEM = Problem(
+    name="lotka-volterra",
+    description="predator-prey ODE, theta = (alpha, beta, delta, gamma), J = mean squared misfit at obs times",
+    knobs=(
+        *solver_knobs(steps=200, method="rk4"),
+        Knob("T", 10.0, "horizon (about 2 predator-prey cycles at the default theta)", above=0),
+        Knob("obs", 10, "evenly spaced observation times in (0, T]", minimum=1),
+    ),
+    build=build,
+    provides=frozenset({"ode", "chain"}),
+)

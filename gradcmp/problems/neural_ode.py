@@ -1,0 +1,80 @@
+"""A neural ODE (seed 3): dx/dt = MLP(x; theta), J = mean ||x_T - y||^2 (+ integral of mean x^2)."""
+from functools import lru_cache
+
+from gradcmp.config import Knob
+from gradcmp.ode.system import OdeSystem, SolverOptions, ode_instance, reference_gradient, solver_knobs
+from gradcmp.problems.base import Problem
+
+# Tight enough to resolve rk4's error at 1000 steps (about 3e-14), cheap here (146 dopri5 steps).
+REFERENCE_TOLERANCE = 1e-14
+
+
+def _unflatten(theta, dim: int, hidden: int):
+    """Views (W1 hidden x dim, b1, W2 dim x hidden, b2) into the flat parameter vector."""
+    sizes = (hidden * dim, hidden, dim * hidden, dim)
+    w1, b1, w2, b2 = theta.split(sizes)
+    return w1.view(hidden, dim), b1, w2.view(dim, hidden), b2
+
+
+def _data(dim, hidden, batch, seed):
+    """theta (W1 ~ N(0, 1/dim), W2 ~ N(0, 1/hidden), zero biases), x0 and target y ~ N(0, 1), float64."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    normal = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64)  # noqa: E731
+    theta = torch.cat([normal(hidden * dim) / dim ** 0.5, torch.zeros(hidden, dtype=torch.float64),
+                       normal(dim * hidden) / hidden ** 0.5, torch.zeros(dim, dtype=torch.float64)])
+    return theta, normal(batch, dim), normal(batch, dim)
+
+
+def _system(x0, target, dim, hidden, horizon, running_cost, options):
+    import torch
+
+    def vector_field(t, x, theta):
+        w1, b1, w2, b2 = _unflatten(theta, dim, hidden)
+        return torch.nn.functional.linear(torch.tanh(torch.nn.functional.linear(x, w1, b1)), w2, b2)
+
+    return OdeSystem(
+        vector_field=vector_field,
+        x0=x0,
+        times=(0.0, horizon),
+        terminal_loss=lambda states: (states[-1] - target).pow(2).mean(),
+        options=options,
+        running_cost=(lambda x: x.pow(2).mean()) if running_cost else None,
+    )
+
+
+@lru_cache(maxsize=32)
+def _reference(dim, hidden, batch, horizon, running_cost, seed):
+    """The float64 reference gradient of one configuration, computed once per process (lru_cache keyed
+    on every knob it depends on: not steps, method or tolerances, so a sweep over them reuses it)."""
+    theta, x0, target = _data(dim, hidden, batch, seed)
+    system = _system(x0, target, dim, hidden, horizon, running_cost, SolverOptions())
+    return reference_gradient(system, theta, REFERENCE_TOLERANCE)
+
+
+def build(params, dtype, device, seed):
+    dim, hidden, batch, horizon = params["dim"], params["hidden"], params["batch"], params["T"]
+    running_cost = params["running_cost"]
+    theta, x0, target = _data(dim, hidden, batch, seed)
+    convert = lambda tensor: tensor.to(dtype=dtype, device=device)  # noqa: E731
+    system = _system(convert(x0), convert(target), dim, hidden, horizon, running_cost,
+                     SolverOptions.from_params(params))
+    reference = _reference(dim, hidden, batch, horizon, running_cost, seed)
+    return ode_instance(system, convert(theta), reference, {"parameters": theta.numel()})
+
+
+PROBLEM = Problem(
+    name="neural-ode",
+    description="dx/dt = W2 tanh(W1 x + b1) + b2 over a batch, J = mean ||x_T - y||^2 (seed 3)",
+    knobs=(
+        *solver_knobs(steps=100, method="rk4"),
+        Knob("dim", 4, "state dimension d", minimum=1),
+        Knob("hidden", 32, "hidden units of the MLP", minimum=1),
+        Knob("batch", 64, "initial states solved together", minimum=1),
+        Knob("T", 1.0, "horizon", above=0),
+        Knob("running_cost", False, "add the integral of mean(x^2) dt over [0, T] to J"),
+    ),
+    build=build,
+    provides=frozenset({"ode", "chain"}),
+)
