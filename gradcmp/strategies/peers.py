@@ -1,0 +1,162 @@
+"""torchdiffeq (the reference implementation seed 3 cites) solving the very same ODE problem as gradcmp.
+
+The two peer strategies, torchdiffeq-backprop and torchdiffeq-adjoint, are instances of TorchdiffeqPeer;
+they differ only in which torchdiffeq entry point they call. Same vector field, same initial state and
+observation times, same loss (running cost included, as an extra state entry like gradcmp's), and the
+same solver settings, so that gradcmp's rows and torchdiffeq's can be read side by side:
+
+- euler, midpoint: torchdiffeq's solvers of those names, on gradcmp's grid (a grid_constructor that
+  returns exactly the points of gradcmp.ode.fixed_step.fixed_grid), so both take identical steps.
+- rk4: torchdiffeq's own `rk4` is Kutta's 3/8 rule, a different fourth-order method from gradcmp's
+  classic RK4. The peers therefore run torchdiffeq's classic step (rk_common.rk4_step_func) inside
+  torchdiffeq's fixed-grid solver, registered in torchdiffeq's solver table as `rk4-classic`: still
+  torchdiffeq's code throughout, and the same arithmetic as gradcmp, so gradients agree to rounding.
+- dopri5: torchdiffeq's dopri5 with the same rtol, atol and step limit. Its grid is its own (it
+  interpolates at output times instead of landing on them), so NFE may differ slightly.
+
+The vector field is wrapped in an nn.Module whose one Parameter is theta (odeint_adjoint finds the
+parameters to differentiate that way); it counts every call into instance.counters.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+from gradcmp.strategies.base import Strategy
+
+INSTALL = "pip install -e '.[peers]' (or pip install torchdiffeq)"
+CLASSIC_RK4 = "rk4-classic"
+
+
+def _torchdiffeq_method(method: str) -> str:
+    """torchdiffeq's name for gradcmp's method (registering the classic RK4 on first use)."""
+    if method != "rk4":
+        return method
+    from torchdiffeq._impl.odeint import SOLVERS
+
+    if CLASSIC_RK4 not in SOLVERS:
+        from torchdiffeq._impl.fixed_grid import FixedGridODESolver
+        from torchdiffeq._impl.misc import Perturb
+        from torchdiffeq._impl.rk_common import rk4_step_func
+
+        class ClassicRK4(FixedGridODESolver):
+            order = 4
+
+            def _step_func(self, func, t0, dt, t1, y0):
+                f0 = func(t0, y0, perturb=Perturb.NEXT if self.perturb else Perturb.NONE)
+                return rk4_step_func(func, t0, dt, t1, y0, f0=f0, perturb=self.perturb), f0
+
+        SOLVERS[CLASSIC_RK4] = ClassicRK4
+    return CLASSIC_RK4
+
+
+def _grid_constructor(times, steps: int):
+    """torchdiffeq's grid_constructor giving gradcmp's fixed grid: the same points, both directions.
+
+    odeint_adjoint's backward pass solves one interval at a time with decreasing times, so the
+    number of steps of an interval is looked up by its end points, as gradcmp's grid assigned it.
+    """
+    import torch
+
+    from gradcmp.ode.fixed_step import fixed_grid
+
+    steps_of = {(start, stop): n for (start, _, n), stop in zip(fixed_grid(times, steps), times[1:])}
+
+    def construct(func, y0, t):
+        requested = t.tolist()
+        points = []
+        for start, stop in zip(requested, requested[1:]):
+            n = steps_of[(min(start, stop), max(start, stop))]
+            points.extend(start + i * (stop - start) / n for i in range(n))
+        points.append(requested[-1])
+        return torch.tensor(points, dtype=t.dtype, device=t.device)
+
+    return construct
+
+
+def _solver_options(options, times) -> dict:
+    """torchdiffeq's `options` for gradcmp's SolverOptions."""
+    if options.adaptive:
+        return {"max_num_steps": options.max_steps}
+    return {"grid_constructor": _grid_constructor(times, options.steps)}
+
+
+def _vector_field_module(system, theta, counters):
+    """An nn.Module computing the right-hand side torchdiffeq integrates, theta its only Parameter.
+
+    With a running cost the state is gradcmp's layout: the flattened x with the cost integral
+    appended. Calls are counted into counters[module.phase] ("nfe_fwd", or "nfe_bwd" once the
+    backward pass starts); steps through torchdiffeq's step callbacks.
+    """
+    import torch
+
+    class VectorField(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.theta = torch.nn.Parameter(theta.detach())
+            self.phase = "nfe_fwd"
+            if system.options.adaptive:
+                self.callback_accept_step = self._count("steps_accepted")
+                self.callback_reject_step = self._count("steps_rejected")
+            else:
+                self.callback_step = self._count("steps_accepted")
+
+        @staticmethod
+        def _count(name):
+            def count(t0, y0, dt):
+                counters[name] += 1
+            return count
+
+        def forward(self, t, z):
+            counters[self.phase] += 1
+            if system.running_cost is None:
+                return system.vector_field(t, z, self.theta)
+            x = z[:-1].view(system.x0.shape)
+            x_dot = system.vector_field(t, x, self.theta)
+            return torch.cat([x_dot.reshape(-1), system.running_cost(x).reshape(1)])
+
+    return VectorField()
+
+
+def _initial_state(system):
+    """x0, or with a running cost the flattened x0 with a zero cost integral appended."""
+    import torch
+
+    if system.running_cost is None:
+        return system.x0
+    return torch.cat([system.x0.reshape(-1), system.x0.new_zeros(1)])
+
+
+class TorchdiffeqPeer(Strategy):
+    """A torchdiffeq entry point as a gradcmp strategy (see the module docstring for what is matched).
+
+    adjoint False: torchdiffeq.odeint, autograd through every solver step (like gradcmp's backprop).
+    adjoint True: torchdiffeq.odeint_adjoint, the backsolve adjoint (like gradcmp's adjoint), with the
+    backward pass on the same grid (fixed step) or tolerances (dopri5) as the forward one.
+    """
+
+    requires = frozenset({"ode"})
+    autograd = True
+
+    def __init__(self, name: str, description: str, adjoint: bool):
+        self.name, self.description, self.adjoint = name, description, adjoint
+
+    def unavailable(self) -> str | None:
+        if importlib.util.find_spec("torchdiffeq") is None:
+            return f"torchdiffeq is not installed; {INSTALL}"
+        return None
+
+    def gradient(self, instance):
+        import torch
+        import torchdiffeq
+
+        system, options = instance.ode, instance.ode.options
+        field = _vector_field_module(system, instance.x, instance.counters)
+        times = torch.tensor(system.times, dtype=torch.float64, device=instance.x.device)
+        solve = torchdiffeq.odeint_adjoint if self.adjoint else torchdiffeq.odeint
+        states = solve(field, _initial_state(system), times, rtol=options.rtol, atol=options.atol,
+                       method=_torchdiffeq_method(options.method),
+                       options=_solver_options(options, system.times))
+        loss = system.loss_of_trajectory(states)
+        field.phase = "nfe_bwd"
+        (x_bar,) = torch.autograd.grad(loss, field.theta)
+        return x_bar
