@@ -5,6 +5,8 @@ from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
 from gradcmp.strategies.finite_diff import STRATEGY as FINITE_DIFF
 from gradcmp.strategies.jacobian import STRATEGY as JACOBIAN
 from gradcmp.strategies.jvp import STRATEGY as JVP
+from gradcmp.strategies.peer_adjoint import STRATEGY as TORCHDIFFEQ_ADJOINT
+from gradcmp.strategies.peer_backprop import STRATEGY as TORCHDIFFEQ_BACKPROP
 from gradcmp.strategies.vjp import STRATEGY as VJP
 
 STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
@@ -14,6 +16,8 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     FINITE_DIFF,
     BACKPROP,
     CHECKPOINT,
+    TORCHDIFFEQ_BACKPROP,
+    TORCHDIFFEQ_ADJOINT,
 )}
 
 __all__ = ["Skip", "Strategy", "STRATEGIES"]

@@ -1,0 +1,102 @@
+"""torchdiffeq as peer strategies: the same discrete gradient as gradcmp's on the same grid, and a clear
+message (never a traceback) when the optional extra is not installed."""
+import importlib.util
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from gradcmp.cli import main
+from gradcmp.problems import PROBLEMS
+from gradcmp.report import list_tables
+from gradcmp.run import select_strategies
+from gradcmp.strategies import STRATEGIES
+
+PEERS = ("torchdiffeq-backprop", "torchdiffeq-adjoint")
+ODE_PROBLEMS = [name for name, problem in PROBLEMS.items() if "ode" in problem.provides]
+MISSING = "torchdiffeq is not installed; pip install -e '.[peers]' (or pip install torchdiffeq)"
+
+
+@pytest.fixture
+def without_torchdiffeq(monkeypatch):
+    """An installation where torchdiffeq cannot be found."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "torchdiffeq" else find_spec(name, *args))
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_peer_without_the_extra_says_how_to_install_it(without_torchdiffeq, name):
+    assert STRATEGIES[name].unavailable() == MISSING
+
+
+def test_list_marks_the_peers_unavailable_with_the_install_command(without_torchdiffeq):
+    console = Console(width=400, record=True)
+    console.print(list_tables(PROBLEMS, STRATEGIES))
+    rows = {line.split("│")[1].strip(): line for line in console.export_text().splitlines() if line.count("│") == 3}
+    for name in PEERS:
+        assert f"[unavailable: {MISSING}]" in rows[name]
+    assert "unavailable" not in rows["backprop"]
+    assert CliRunner().invoke(main, ["list"]).exit_code == 0
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_run_naming_a_peer_without_the_extra_exits_2_saying_so(without_torchdiffeq, name):
+    result = CliRunner().invoke(main, ["run", "-p", "neural-ode", "-s", name])
+    assert result.exit_code == 2
+    assert f"strategy {name} cannot run on neural-ode: {MISSING}" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_run_of_every_strategy_without_the_extra_skips_the_peers_with_the_reason(without_torchdiffeq):
+    reasons = {strategy.name: reason for strategy, reason in select_strategies(PROBLEMS["neural-ode"], None)}
+    assert all(reasons[name] == MISSING for name in PEERS)
+    assert reasons["backprop"] is None
+
+
+@pytest.fixture
+def torchdiffeq():
+    return pytest.importorskip("torchdiffeq")
+
+
+def _gradient(strategy, instance):
+    instance.counters.clear()
+    gradient = STRATEGIES[strategy].gradient(instance)
+    return gradient, dict(instance.counters)
+
+
+def _relative(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.mark.parametrize("method", ["euler", "midpoint", "rk4"])
+@pytest.mark.parametrize("problem", ODE_PROBLEMS)
+def test_torchdiffeq_backprop_is_gradcmp_backprop_on_the_same_grid(torchdiffeq, build, problem, method):
+    instance = build(problem, method=method)
+    ours, our_counts = _gradient("backprop", instance)
+    theirs, their_counts = _gradient("torchdiffeq-backprop", instance)
+    assert _relative(theirs, ours) < 1e-10
+    assert their_counts["nfe_fwd"] == our_counts["nfe_fwd"]
+    assert their_counts["steps_accepted"] == our_counts["steps_accepted"]
+
+
+def test_running_cost_is_part_of_the_peer_loss(torchdiffeq, build):
+    instance = build("neural-ode", steps=40, running_cost=True)
+    ours, _ = _gradient("backprop", instance)
+    theirs, _ = _gradient("torchdiffeq-backprop", instance)
+    assert _relative(theirs, ours) < 1e-10
+    assert _relative(theirs, build("neural-ode", steps=40).reference) > 1e-3  # the cost changed the gradient
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_peer_dopri5_gradient_within_its_tolerance_of_the_reference(torchdiffeq, build, name):
+    instance = build("neural-ode", method="dopri5", rtol=1e-8, atol=1e-8)
+    gradient, counts = _gradient(name, instance)
+    assert _relative(gradient, instance.reference) < 1e-6
+    assert counts["steps_accepted"] > 0 and counts["nfe_fwd"] >= 6 * counts["steps_accepted"]
+
+
+def test_torchdiffeq_adjoint_backward_costs_one_solve_of_the_augmented_system(torchdiffeq, build):
+    instance = build("lotka-volterra", steps=50, method="rk4")
+    _, counts = _gradient("torchdiffeq-adjoint", instance)
+    assert counts["nfe_fwd"] == counts["nfe_bwd"] == 4 * 50
