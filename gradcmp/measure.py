@@ -121,11 +121,12 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
     """One Result row: skipped (over budget), failed (exception or non-finite gradient) or ok."""
     device = instance.x.device
     row = Result(strategy.name, "ok", primal_time_s=primal_time)
+
+    def unmeasured(status: str, reason: str) -> Result:
+        return Result(strategy.name, status, reason=reason, primal_time_s=primal_time, stats=row.stats)
+
     try:
-        strategy.check_budget(instance, budget)
-    except Skip as skip:
-        return Result(strategy.name, "skipped", reason=str(skip), primal_time_s=primal_time)
-    try:
+        strategy.check_budget(instance, budget)  # inside: an estimate may itself fail (an ODE solve)
         clean(device)
         instance.counters.clear()
         call = lambda: strategy.gradient(instance)  # noqa: E731
@@ -135,8 +136,7 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
             gradient = call()
         row.stats = dict(instance.counters)
         if not bool(torch.isfinite(gradient).all()):
-            return Result(strategy.name, "failed", reason="the gradient has NaN or Inf entries",
-                          primal_time_s=primal_time, stats=row.stats)
+            return unmeasured("failed", "the gradient has NaN or Inf entries")
         if instance.reference is not None:
             row.rel_error, row.max_abs_error = gradient_errors(gradient, instance.reference)
         del gradient
@@ -144,8 +144,9 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
         clean(device)
         timing = time_repeats(call, threads, min_run_time)
         row.time_s, row.time_iqr_s = timing.median, timing.iqr
+    except Skip as skip:
+        return unmeasured("skipped", str(skip))
     except Exception as error:  # a solver that diverged, an out-of-memory, ...: reported, not raised
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return Result(strategy.name, "failed", reason=f"{type(error).__name__}: {message}",
-                      primal_time_s=primal_time, stats=row.stats)
+        lines = str(error).strip().splitlines()
+        return unmeasured("failed", f"{type(error).__name__}: {lines[0] if lines else 'no message'}")
     return row

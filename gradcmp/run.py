@@ -75,9 +75,12 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
     budget = budget_for(settings, device)
     run = Run(problem.name, params, settings.dtype, str(device), settings.seed, settings.threads,
               info=instance.info, machine=machine_info(str(device)))
-    with torch.no_grad():
-        primal_time = time_repeats(lambda: instance.loss(instance.x), settings.threads,
-                                   settings.min_run_time).median
+    try:
+        with torch.no_grad():
+            primal_time = time_repeats(lambda: instance.loss(instance.x), settings.threads,
+                                       settings.min_run_time).median
+    except Exception:  # e.g. an ODE solve that gives up: each strategy meets it and reports it as failed
+        primal_time = None
     for strategy, reason in chosen:
         if reason:
             result = Result(strategy.name, "skipped", reason=reason)

@@ -124,3 +124,9 @@ def test_help_and_list_do_not_import_torch(args):
 def test_python_dash_m_gradcmp_runs():
     completed = subprocess.run([sys.executable, "-m", "gradcmp", "--version"], capture_output=True, text=True)
     assert completed.returncode == 0 and "gradcmp" in completed.stdout
+
+
+def test_threads_are_fixed_and_reported():
+    result = invoke("run", "-p", "inv-norm", "-n", "4", "-s", "vjp", "--threads", "1", "--format", "json", *FAST)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["threads"] == 1

@@ -81,7 +81,7 @@ class Dopri5:
                 if stats.accepted + stats.rejected >= max_steps:
                     raise OdeError(f"dopri5 reached max_steps={max_steps} at t={t:.6g} before "
                                    f"t={times[-1]:.6g}; raise max_steps or loosen rtol/atol")
-                if dt < MIN_RELATIVE_STEP * max(1.0, abs(t)):
+                if not dt >= MIN_RELATIVE_STEP * max(1.0, abs(t)):  # nan too
                     raise OdeError(f"dopri5 step size underflowed to {dt:.1e} at t={t:.6g}: the problem "
                                    f"is stiff or rtol/atol are too tight for {x.dtype}")
                 lands = dt >= t_out - t  # clip the step to land on the requested time exactly
@@ -126,7 +126,8 @@ class Dopri5:
             h1 = max(1e-6, h0 * 1e-3)
         else:
             h1 = (0.01 / max(d1, d2)) ** (1 / ORDER)
-        return min(100 * h0, h1)
+        first = min(100 * h0, h1)
+        return first if 0 < first < float("inf") else 1e-6  # tolerances so tight the norms overflow
 
 
 SOLVER = Dopri5()

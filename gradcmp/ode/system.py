@@ -15,13 +15,20 @@ from gradcmp.ode import SOLVERS, odeint
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """How to solve: `steps` for the fixed-step methods; rtol, atol and max_steps for dopri5."""
+    """How to solve: `steps` for the fixed-step methods; rtol, atol and max_steps for dopri5.
+
+    The adjoint strategies' backward dopri5 solve uses adjoint_rtol / adjoint_atol (0: the forward
+    rtol / atol) and, with `seminorm`, leaves the parameter gradient out of its error norm.
+    """
 
     method: str = "rk4"
     steps: int = 100
     rtol: float = 1e-6
     atol: float = 1e-8
     max_steps: int = 10_000
+    adjoint_rtol: float = 0.0
+    adjoint_atol: float = 0.0
+    seminorm: bool = False
 
     @property
     def adaptive(self) -> bool:
@@ -40,6 +47,9 @@ def solver_knobs(steps: int = 100, method: str = "rk4") -> tuple[Knob, ...]:
         Knob("rtol", 1e-6, "dopri5 relative tolerance", above=0),
         Knob("atol", 1e-8, "dopri5 absolute tolerance", above=0),
         Knob("max_steps", 10_000, "dopri5 attempted steps before giving up", minimum=1),
+        Knob("adjoint_rtol", 0.0, "rtol of the adjoint's backward dopri5 solve (0: same as rtol)", minimum=0),
+        Knob("adjoint_atol", 0.0, "atol of the adjoint's backward dopri5 solve (0: same as atol)", minimum=0),
+        Knob("seminorm", False, "adjoint, dopri5: leave the parameter gradient out of the backward error norm"),
     )
 
 
@@ -66,6 +76,29 @@ class OdeSystem:
     options: SolverOptions
     running_cost: Callable | None = None
 
+    def solver_field(self, counters=None, counter: str = "nfe_fwd"):
+        """(rhs(t, z, theta), z0): the field the solver integrates and its initial state.
+
+        Without a running cost that is the vector field and x0; with one, z is the flattened state
+        with the cost integral so far appended. Every call of rhs adds one to counters[counter].
+        """
+        import torch
+
+        def field(t, x, theta):
+            if counters is not None:
+                counters[counter] += 1
+            return self.vector_field(t, x, theta)
+
+        if self.running_cost is None:
+            return field, self.x0
+        shape, cost = self.x0.shape, self.running_cost
+
+        def rhs(t, z, theta):
+            x = z[:-1].view(shape)
+            return torch.cat([field(t, x, theta).reshape(-1), cost(x).reshape(1)])
+
+        return rhs, torch.cat([self.x0.reshape(-1), self.x0.new_zeros(1)])
+
     def trajectory(self, theta, counters=None, checkpoint_segment: int | None = None):
         """The solver's states at `times`: (K+1, *x0.shape), or with a running cost (K+1, x0.numel() + 1),
         each row the flattened state with the cost integral so far appended (so one solve gives both).
@@ -73,26 +106,11 @@ class OdeSystem:
         Adds to `counters`: nfe_fwd (every vector-field call, counted as it happens), steps_accepted,
         and steps_rejected for an adaptive method.
         """
-        import torch
-
-        def field(t, x):
-            if counters is not None:
-                counters["nfe_fwd"] += 1
-            return self.vector_field(t, x, theta)
-
-        x0, rhs = self.x0, field
-        if self.running_cost is not None:
-            shape, cost = self.x0.shape, self.running_cost
-
-            def rhs(t, z):
-                x = z[:-1].view(shape)
-                return torch.cat([field(t, x).reshape(-1), cost(x).reshape(1)])
-
-            x0 = torch.cat([self.x0.reshape(-1), self.x0.new_zeros(1)])
+        rhs, z0 = self.solver_field(counters)
         options = self.options
-        states, stats = odeint(rhs, x0, self.times, options.method, steps=options.steps,
-                               rtol=options.rtol, atol=options.atol, max_steps=options.max_steps,
-                               checkpoint_segment=checkpoint_segment)
+        states, stats = odeint(lambda t, z: rhs(t, z, theta), z0, self.times, options.method,
+                               steps=options.steps, rtol=options.rtol, atol=options.atol,
+                               max_steps=options.max_steps, checkpoint_segment=checkpoint_segment)
         if counters is not None:
             counters["steps_accepted"] += stats.accepted
             if options.adaptive:

@@ -5,6 +5,7 @@ from gradcmp.problems.linear_ode import PROBLEM as LINEAR_ODE
 from gradcmp.problems.lotka_volterra import PROBLEM as LOTKA_VOLTERRA
 from gradcmp.problems.neural_ode import PROBLEM as NEURAL_ODE
 from gradcmp.problems.sin_wy import PROBLEM as SIN_WY
+from gradcmp.problems.stiff_linear import PROBLEM as STIFF_LINEAR
 
 PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     INV_NORM,
@@ -12,6 +13,7 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     NEURAL_ODE,
     LINEAR_ODE,
     LOTKA_VOLTERRA,
+    STIFF_LINEAR,
 )}
 
 __all__ = ["CAPABILITIES", "Instance", "Problem", "PROBLEMS"]

@@ -47,12 +47,17 @@ def _system(x0, target, horizon, options):
 
 
 def build(params, dtype, device, seed):
-    """Reference: the exact gradient. Info: how far the measured solver's x_T and its own exact
+    return linear_instance(*_data(params["n"], params["batch"], seed), params, dtype, device)
+
+
+def linear_instance(a, x0, target, params, dtype, device):
+    """The Instance of dx/dt = A x from float64 data (A, X0, Y) and the solver knobs in `params`.
+
+    Reference: the exact gradient. Info: how far the measured solver's x_T and its own exact
     (backprop, float64) gradient are from the truth -- the floor no strategy on this grid can beat."""
     import torch
 
-    n, batch, horizon = params["n"], params["batch"], params["T"]
-    a, x0, target = _data(n, batch, seed)
+    horizon = params["T"]
     _, reference = exact_loss_and_gradient(a, x0, target, horizon)
     options = SolverOptions.from_params(params)
     exact_x_t = x0 @ torch.linalg.matrix_exp(a * horizon).T

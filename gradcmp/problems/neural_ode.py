@@ -1,4 +1,4 @@
-"""A neural ODE (seed 3): dx/dt = MLP(x; theta), J = mean ||x_T - y||^2 (+ integral of mean x^2)."""
+"""A neural ODE (seed 3): dx/dt = MLP(x; theta), J = mean ||x(t_k) - y_k||^2 over `obs` times (+ integral of mean x^2)."""
 from functools import lru_cache
 
 from gradcmp.config import Knob
@@ -16,18 +16,19 @@ def _unflatten(theta, dim: int, hidden: int):
     return w1.view(hidden, dim), b1, w2.view(dim, hidden), b2
 
 
-def _data(dim, hidden, batch, seed):
-    """theta (W1 ~ N(0, 1/dim), W2 ~ N(0, 1/hidden), zero biases), x0 and target y ~ N(0, 1), float64."""
+def _data(dim, hidden, batch, obs, seed):
+    """theta (W1 ~ N(0, 1/dim), W2 ~ N(0, 1/hidden), zero biases), x0 and the targets y_1..y_obs
+    ~ N(0, 1), float64 (obs = 1 draws the same numbers as a single target)."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
     normal = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64)  # noqa: E731
     theta = torch.cat([normal(hidden * dim) / dim ** 0.5, torch.zeros(hidden, dtype=torch.float64),
                        normal(dim * hidden) / hidden ** 0.5, torch.zeros(dim, dtype=torch.float64)])
-    return theta, normal(batch, dim), normal(batch, dim)
+    return theta, normal(batch, dim), normal(obs, batch, dim)
 
 
-def _system(x0, target, dim, hidden, horizon, running_cost, options):
+def _system(x0, targets, dim, hidden, horizon, running_cost, options):
     import torch
 
     def vector_field(t, x, theta):
@@ -37,42 +38,43 @@ def _system(x0, target, dim, hidden, horizon, running_cost, options):
     return OdeSystem(
         vector_field=vector_field,
         x0=x0,
-        times=(0.0, horizon),
-        terminal_loss=lambda states: (states[-1] - target).pow(2).mean(),
+        times=tuple(horizon * k / len(targets) for k in range(len(targets) + 1)),
+        terminal_loss=lambda states: (states[1:] - targets).pow(2).mean(),
         options=options,
         running_cost=(lambda x: x.pow(2).mean()) if running_cost else None,
     )
 
 
 @lru_cache(maxsize=32)
-def _reference(dim, hidden, batch, horizon, running_cost, seed):
+def _reference(dim, hidden, batch, horizon, obs, running_cost, seed):
     """The float64 reference gradient of one configuration, computed once per process (lru_cache keyed
     on every knob it depends on: not steps, method or tolerances, so a sweep over them reuses it)."""
-    theta, x0, target = _data(dim, hidden, batch, seed)
-    system = _system(x0, target, dim, hidden, horizon, running_cost, SolverOptions())
+    theta, x0, targets = _data(dim, hidden, batch, obs, seed)
+    system = _system(x0, targets, dim, hidden, horizon, running_cost, SolverOptions())
     return reference_gradient(system, theta, REFERENCE_TOLERANCE)
 
 
 def build(params, dtype, device, seed):
     dim, hidden, batch, horizon = params["dim"], params["hidden"], params["batch"], params["T"]
-    running_cost = params["running_cost"]
-    theta, x0, target = _data(dim, hidden, batch, seed)
+    obs, running_cost = params["obs"], params["running_cost"]
+    theta, x0, targets = _data(dim, hidden, batch, obs, seed)
     convert = lambda tensor: tensor.to(dtype=dtype, device=device)  # noqa: E731
-    system = _system(convert(x0), convert(target), dim, hidden, horizon, running_cost,
+    system = _system(convert(x0), convert(targets), dim, hidden, horizon, running_cost,
                      SolverOptions.from_params(params))
-    reference = _reference(dim, hidden, batch, horizon, running_cost, seed)
+    reference = _reference(dim, hidden, batch, horizon, obs, running_cost, seed)
     return ode_instance(system, convert(theta), reference, {"parameters": theta.numel()})
 
 
 PROBLEM = Problem(
     name="neural-ode",
-    description="dx/dt = W2 tanh(W1 x + b1) + b2 over a batch, J = mean ||x_T - y||^2 (seed 3)",
+    description="dx/dt = W2 tanh(W1 x + b1) + b2 over a batch, J = mean ||x(t_k) - y_k||^2 at obs times (seed 3)",
     knobs=(
         *solver_knobs(steps=100, method="rk4"),
         Knob("dim", 4, "state dimension d", minimum=1),
         Knob("hidden", 32, "hidden units of the MLP", minimum=1),
         Knob("batch", 64, "initial states solved together", minimum=1),
         Knob("T", 1.0, "horizon", above=0),
+        Knob("obs", 1, "observation times T k / obs, k = 1..obs, that the loss compares with targets", minimum=1),
         Knob("running_cost", False, "add the integral of mean(x^2) dt over [0, T] to J"),
     ),
     build=build,

@@ -1,4 +1,6 @@
 """The strategy registry: one line per strategy. A new strategy is one module plus one line here."""
+from gradcmp.strategies.adjoint import STRATEGY as ADJOINT
+from gradcmp.strategies.adjoint_checkpoint import STRATEGY as ADJOINT_CHECKPOINT
 from gradcmp.strategies.backprop import STRATEGY as BACKPROP
 from gradcmp.strategies.base import Skip, Strategy
 from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
@@ -16,6 +18,8 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     FINITE_DIFF,
     BACKPROP,
     CHECKPOINT,
+    ADJOINT,
+    ADJOINT_CHECKPOINT,
     TORCHDIFFEQ_BACKPROP,
     TORCHDIFFEQ_ADJOINT,
 )}

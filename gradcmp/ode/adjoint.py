@@ -1,0 +1,212 @@
+"""The continuous adjoint (seed 3): the gradient of an ODE solve from a second solve, backwards in time.
+
+    lambda(t_K) = dJ/dx(t_K),   d lambda/dt = -lambda^T df/dx   (- dL/dx with a running cost),
+    dJ/dtheta = integral over [t_0, t_K] of lambda^T df/dtheta dt,
+
+and lambda jumps by dJ/dx(t_k) at every earlier observation time t_k. Both products come from one
+torch.autograd.grad call on one evaluation of f (seed 1): no Jacobian is ever formed. A running
+cost needs no extra code: the cost integral is one more state whose cotangent stays constant, and
+the VJP of the augmented field adds its dL/dx to lambda's dynamics.
+
+The backward solve needs x(t) too. Two ways to get it, one autograd.Function:
+  backsolve     integrate x backwards alongside lambda, from the forward state at each observation
+                time. Memory: the states at the observation times, whatever the number of steps.
+                Wrong where the backward solve of x is unstable: on a dissipative system, errors
+                grow like exp(max |Re eig(df/dx)| (t_k - t_k-1)). It then raises OdeError rather than
+                return a wrong gradient: x solved back to t_k-1 must land within MAX_DRIFT of the
+                forward state there.
+  checkpointed  keep x at checkpoints; in the backward pass recompute each segment's states and
+                restart x from the recomputed state at every step, so no error is carried further
+                than one step. Memory: the checkpoints plus one segment's states.
+Either way lambda and theta_bar are the continuous adjoint integrated by the forward's method
+(fixed steps: the same grid, reversed; dopri5: its own error control, adjoint_rtol / adjoint_atol,
+and with `seminorm` theta_bar left out of the error norm). They agree with backprop through the
+solver (the discrete adjoint) to the method's order, not to rounding.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from gradcmp.ode import OdeError, odeint, rms_norm
+from gradcmp.ode.fixed_step import fixed_grid
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the backward pass: x is known (saved or recomputed) at each of `times`.
+
+    times        anchor times a = s_0 < ... < s_m = b
+    steps        solver steps between consecutive anchors (fixed-step methods)
+    observation  k when b is the observation time t_k (lambda jumps there), else None
+    """
+
+    times: tuple[float, ...]
+    steps: int
+    observation: int | None
+
+
+def adjoint_trajectory(system, theta, counters, checkpointed: bool = False):
+    """system.trajectory(theta, counters), differentiated by the continuous adjoint.
+
+    Same states (K+1 rows, one per observation time); autograd saves only those (backsolve) or the
+    checkpoints (checkpointed), never a step's activations. Counters: nfe_fwd, steps_accepted and
+    steps_rejected of the forward solve; nfe_bwd (every vector-field call of the backward pass,
+    recomputation included), steps_accepted_bwd and steps_rejected_bwd of the backward solve.
+    """
+    return _Adjoint.apply(theta, system, counters, checkpointed)
+
+
+class _Adjoint(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, theta, system, counters, checkpointed):
+        if checkpointed:
+            states, saved, segments = _checkpointed_forward(system, theta, counters)
+        else:
+            states = system.trajectory(theta, counters)
+            saved, segments = states, _observation_segments(system)
+        ctx.system, ctx.counters, ctx.segments, ctx.checkpointed = system, counters, segments, checkpointed
+        ctx.save_for_backward(theta, saved)
+        return states
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, states_bar):
+        theta, saved = ctx.saved_tensors
+        system, counters = ctx.system, ctx.counters
+        rhs, z0 = system.solver_field(counters, "nfe_bwd")
+        field = _adjoint_field(rhs, theta, z0.shape)
+        options = system.options
+        n = z0.numel()
+        norm = _backward_norm(n, options.seminorm)
+        y = theta.new_zeros(2 * n + theta.numel())
+        # Each VJP's one-evaluation graph lives only inside one field call: keep it away from outer
+        # saved-tensor hooks (the measured "saved" bytes), as torch.utils.checkpoint does with its
+        # recomputation.
+        with torch.autograd.graph.saved_tensors_hooks(_unchanged, _unchanged):
+            for index in reversed(range(len(ctx.segments))):
+                segment = ctx.segments[index]
+                if segment.observation is not None:
+                    y[n:2 * n] += states_bar[segment.observation].reshape(-1)
+                if ctx.checkpointed:  # the segment's states, recomputed from its checkpoint
+                    anchors = _solve(lambda t, z: rhs(t, z, theta), saved[index], segment.times, options,
+                                     len(segment.times) - 1)
+                else:  # x at the two ends of an observation interval, from the forward pass
+                    anchors = saved[index:index + 2]
+                times = segment.times
+                for i in reversed(range(len(times) - 1)):
+                    y[:n] = anchors[i + 1].reshape(-1)  # restart x from the forward solution
+                    y = _solve(field, y, (-times[i + 1], -times[i]), options, segment.steps, counters, "_bwd",
+                               backward=True, norm=norm)[-1]
+                if not ctx.checkpointed:
+                    _check_drift(y[:n], anchors[0], times[0])
+        return y[2 * n:].view_as(theta), None, None, None
+
+
+# Backsolve's alarm: x solved backwards drifting this far (relative) from the forward solution
+# means the gradient built on it cannot be trusted to two digits either.
+MAX_DRIFT = 1e-2
+
+
+def _check_drift(x_backward, x_forward, t: float) -> None:
+    """Raise OdeError when the backward solve of x has lost the forward solution at time t."""
+    drift = (x_backward - x_forward.reshape(-1)).norm()
+    if not drift <= MAX_DRIFT * x_forward.norm():  # also catches NaN and Inf
+        raise OdeError(f"backsolve lost x: solved backwards to t={t:.3g} it is off the forward solution by "
+                       f"{float(drift / x_forward.norm()):.1e} (relative), so the gradient is wrong; x is "
+                       f"unstable backwards here (dissipative or stiff): use adjoint-checkpoint")
+
+
+def _unchanged(tensor):
+    return tensor
+
+
+def _adjoint_field(rhs, theta, shape):
+    """dy/ds of y = [x, lambda, theta_bar] (flat) in reversed time s = -t:
+    (-f, lambda^T df/dx, lambda^T df/dtheta). Cost: one evaluation of f and one VJP."""
+    theta = theta.detach().requires_grad_(True)
+    n = math.prod(shape)
+
+    def field(s, y):
+        x = y[:n].view(shape).detach().requires_grad_(True)
+        with torch.enable_grad():
+            x_dot = rhs(-s, x, theta)
+            x_bar, theta_bar = torch.autograd.grad(x_dot, (x, theta), y[n:2 * n].view(shape),
+                                                   allow_unused=True, materialize_grads=True)
+        return torch.cat([x_dot.neg().reshape(-1), x_bar.reshape(-1), theta_bar.reshape(-1)])
+
+    return field
+
+
+def _backward_norm(n: int, seminorm: bool):
+    """The backward solve's error norm: the largest RMS of its parts x, lambda and theta_bar (as
+    torchdiffeq's adjoint does), so no part is drowned by another's size. `seminorm` leaves theta_bar
+    out: it is only a quadrature of the others and feeds nothing back, so its error need not shrink
+    the step (Kidger, Chen and Lyons, "Hey, that's not an ODE", 2021)."""
+    def norm(scaled_error):
+        parts = (scaled_error[:n], scaled_error[n:2 * n]) if seminorm else scaled_error.split(
+            (n, n, scaled_error.numel() - 2 * n))
+        return torch.stack([rms_norm(part) for part in parts]).max()
+
+    return norm
+
+
+def _solve(f, z, times, options, steps, counters=None, suffix="", backward=False, norm=rms_norm):
+    """odeint with the system's options (the adjoint tolerances when `backward`); states at `times`.
+    Adds the steps taken to counters["steps_accepted" + suffix] (and rejected, adaptive only)."""
+    rtol, atol = options.rtol, options.atol
+    if backward:
+        rtol, atol = options.adjoint_rtol or rtol, options.adjoint_atol or atol
+    states, stats = odeint(f, z, times, options.method, steps=steps, rtol=rtol, atol=atol,
+                           max_steps=options.max_steps, norm=norm)
+    if counters is not None:
+        counters["steps_accepted" + suffix] += stats.accepted
+        if options.adaptive:
+            counters["steps_rejected" + suffix] += stats.rejected
+    return states
+
+
+def _observation_segments(system) -> list[Segment]:
+    """Backsolve: one segment per observation interval, x known only at its ends."""
+    times = system.times
+    steps = [1] * (len(times) - 1)
+    if not system.options.adaptive:
+        steps = [n for _, _, n in fixed_grid(times, system.options.steps)]
+    return [Segment((times[k - 1], times[k]), steps[k - 1], k) for k in range(1, len(times))]
+
+
+def _checkpointed_forward(system, theta, counters):
+    """(states at the observation times, checkpoints stacked, segments), solved segment by segment.
+
+    Fixed steps: segments of K = round(sqrt(N)) steps of the forward grid (N steps in all), never
+    across an observation time; each anchor is one step. dopri5: one segment per observation
+    interval, with as many evenly spaced anchors as the forward solve accepted steps there.
+    """
+    rhs, z = system.solver_field(counters)
+    f = lambda t, z: rhs(t, z, theta)  # noqa: E731
+    options, times = system.options, system.times
+    states, checkpoints, segments = [z], [], []
+    if options.adaptive:
+        for k in range(1, len(times)):
+            checkpoints.append(z)
+            before = counters["steps_accepted"]
+            z = _solve(f, z, (times[k - 1], times[k]), options, 1, counters)[-1]
+            m = counters["steps_accepted"] - before
+            span = times[k] - times[k - 1]
+            anchors = tuple(times[k - 1] + span * i / m for i in range(m)) + (times[k],)
+            segments.append(Segment(anchors, 1, k))
+            states.append(z)
+    else:
+        grid = fixed_grid(times, options.steps)
+        length = max(1, round(math.sqrt(sum(n for _, _, n in grid))))
+        for k, (start, dt, n) in enumerate(grid, start=1):
+            for first in range(0, n, length):
+                last = min(n, first + length)
+                anchors = tuple(start + i * dt for i in range(first, last)) + (
+                    times[k] if last == n else start + last * dt,)
+                checkpoints.append(z)
+                z = _solve(f, z, (anchors[0], anchors[-1]), options, last - first, counters)[-1]
+                segments.append(Segment(anchors, 1, k if last == n else None))
+            states.append(z)
+    return torch.stack(states), torch.stack(checkpoints), segments
