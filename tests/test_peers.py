@@ -100,3 +100,29 @@ def test_torchdiffeq_adjoint_backward_costs_one_solve_of_the_augmented_system(to
     instance = build("lotka-volterra", steps=50, method="rk4")
     _, counts = _gradient("torchdiffeq-adjoint", instance)
     assert counts["nfe_fwd"] == counts["nfe_bwd"] == 4 * 50
+
+
+# Backsolve refuses stiff-linear (x unstable backwards) and euler's coarse default grids (x drifts).
+@pytest.mark.parametrize("method", ["midpoint", "rk4"])
+@pytest.mark.parametrize("problem", [name for name in ODE_PROBLEMS if name != "stiff-linear"])
+def test_torchdiffeq_adjoint_is_gradcmp_adjoint_on_the_same_grid(torchdiffeq, build, problem, method):
+    instance = build(problem, method=method)
+    ours, our_counts = _gradient("adjoint", instance)
+    theirs, their_counts = _gradient("torchdiffeq-adjoint", instance)
+    assert _relative(theirs, ours) < 1e-10
+    assert their_counts == our_counts  # nfe and steps, forward and backward
+
+
+@pytest.mark.parametrize("seminorm", [False, True])
+def test_torchdiffeq_adjoint_takes_the_backward_tolerances_and_seminorm(torchdiffeq, build, seminorm):
+    """Tighter backward tolerances cost the peer more backward steps and buy it a better gradient, as
+    they do gradcmp's adjoint; seminorm never costs it more."""
+    loose = build("neural-ode", method="dopri5", seminorm=seminorm)
+    tight = build("neural-ode", method="dopri5", seminorm=seminorm, adjoint_rtol=1e-10, adjoint_atol=1e-10)
+    loose_gradient, loose_counts = _gradient("torchdiffeq-adjoint", loose)
+    tight_gradient, tight_counts = _gradient("torchdiffeq-adjoint", tight)
+    assert tight_counts["nfe_fwd"] == loose_counts["nfe_fwd"]
+    assert tight_counts["nfe_bwd"] > loose_counts["nfe_bwd"]
+    assert _relative(tight_gradient, tight.reference) < _relative(loose_gradient, loose.reference)
+    full_norm = build("neural-ode", method="dopri5", adjoint_rtol=1e-10, adjoint_atol=1e-10)
+    assert tight_counts["nfe_bwd"] <= _gradient("torchdiffeq-adjoint", full_norm)[1]["nfe_bwd"]

@@ -80,50 +80,56 @@ def _solver_options(options, times) -> dict:
     return {"grid_constructor": _grid_constructor(times, options.steps)}
 
 
-def _vector_field_module(system, theta, counters):
-    """An nn.Module computing the right-hand side torchdiffeq integrates, theta its only Parameter.
+def _adjoint_arguments(options, times) -> dict:
+    """odeint_adjoint's backward settings, as gradcmp's adjoint takes them: adjoint_rtol / adjoint_atol
+    (0 meaning the forward ones), and for dopri5 the error norm, the largest RMS of (x, lambda,
+    theta_bar) -- torchdiffeq's default -- or with `seminorm` of (x, lambda) alone. Fixed-step
+    methods inherit the forward options, gradcmp's grid included."""
+    arguments = {"adjoint_rtol": options.adjoint_rtol or options.rtol,
+                 "adjoint_atol": options.adjoint_atol or options.atol}
+    if options.adaptive:
+        adjoint_options = _solver_options(options, times)
+        if options.seminorm:
+            adjoint_options["norm"] = "seminorm"
+        arguments["adjoint_options"] = adjoint_options
+    return arguments
 
-    With a running cost the state is gradcmp's layout: the flattened x with the cost integral
-    appended. Calls are counted into counters[module.phase] ("nfe_fwd", or "nfe_bwd" once the
-    backward pass starts); steps through torchdiffeq's step callbacks.
+
+def _vector_field_module(system, theta, counters):
+    """An nn.Module computing system.solver_field's right-hand side (running cost included), theta
+    its only Parameter, as odeint_adjoint needs.
+
+    Calls are counted into counters[module.phase]: "nfe_fwd", then "nfe_bwd" once the backward pass
+    starts; steps through torchdiffeq's step callbacks, under gradcmp's counter names.
     """
     import torch
+
+    rhs, _ = system.solver_field()
+    adaptive = system.options.adaptive
+
+    def count(name):
+        def callback(t0, y0, dt):
+            counters[name] += 1
+        return callback
 
     class VectorField(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.theta = torch.nn.Parameter(theta.detach())
             self.phase = "nfe_fwd"
-            if system.options.adaptive:
-                self.callback_accept_step = self._count("steps_accepted")
-                self.callback_reject_step = self._count("steps_rejected")
-            else:
-                self.callback_step = self._count("steps_accepted")
-
-        @staticmethod
-        def _count(name):
-            def count(t0, y0, dt):
-                counters[name] += 1
-            return count
+            # only the callbacks the solver supports (torchdiffeq warns about the others)
+            for suffix, bwd in (("", ""), ("_adjoint", "_bwd")):
+                if adaptive:
+                    setattr(self, "callback_accept_step" + suffix, count("steps_accepted" + bwd))
+                    setattr(self, "callback_reject_step" + suffix, count("steps_rejected" + bwd))
+                else:
+                    setattr(self, "callback_step" + suffix, count("steps_accepted" + bwd))
 
         def forward(self, t, z):
             counters[self.phase] += 1
-            if system.running_cost is None:
-                return system.vector_field(t, z, self.theta)
-            x = z[:-1].view(system.x0.shape)
-            x_dot = system.vector_field(t, x, self.theta)
-            return torch.cat([x_dot.reshape(-1), system.running_cost(x).reshape(1)])
+            return rhs(t, z, self.theta)
 
     return VectorField()
-
-
-def _initial_state(system):
-    """x0, or with a running cost the flattened x0 with a zero cost integral appended."""
-    import torch
-
-    if system.running_cost is None:
-        return system.x0
-    return torch.cat([system.x0.reshape(-1), system.x0.new_zeros(1)])
 
 
 class TorchdiffeqPeer(Strategy):
@@ -151,11 +157,15 @@ class TorchdiffeqPeer(Strategy):
 
         system, options = instance.ode, instance.ode.options
         field = _vector_field_module(system, instance.x, instance.counters)
+        _, z0 = system.solver_field()
         times = torch.tensor(system.times, dtype=torch.float64, device=instance.x.device)
-        solve = torchdiffeq.odeint_adjoint if self.adjoint else torchdiffeq.odeint
-        states = solve(field, _initial_state(system), times, rtol=options.rtol, atol=options.atol,
-                       method=_torchdiffeq_method(options.method),
-                       options=_solver_options(options, system.times))
+        arguments = dict(rtol=options.rtol, atol=options.atol, method=_torchdiffeq_method(options.method),
+                         options=_solver_options(options, system.times))
+        if self.adjoint:
+            states = torchdiffeq.odeint_adjoint(field, z0, times, **arguments,
+                                                **_adjoint_arguments(options, system.times))
+        else:
+            states = torchdiffeq.odeint(field, z0, times, **arguments)
         loss = system.loss_of_trajectory(states)
         field.phase = "nfe_bwd"
         (x_bar,) = torch.autograd.grad(loss, field.theta)
