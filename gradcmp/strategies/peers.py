@@ -174,7 +174,10 @@ class TorchdiffeqPeer(Strategy):
         field.phase = "nfe_bwd"
         # odeint_adjoint's backward records a one-evaluation graph per VJP that lives only inside that
         # call: keep it out of the measured "saved" bytes, as gradcmp's adjoint does (peak memory sees it).
-        with torch.autograd.graph.saved_tensors_hooks(_unchanged, _unchanged):
+        # Packing a detached view, not the tensor itself: torchdiffeq keeps those graphs (retain_graph)
+        # until the evaluation's output is dropped, and a tensor packed into its own grad_fn is a
+        # reference cycle that would hold every step's graph until the garbage collector runs.
+        with torch.autograd.graph.saved_tensors_hooks(torch.Tensor.detach, _unchanged):
             (x_bar,) = torch.autograd.grad(loss, field.theta)
         return x_bar
 
