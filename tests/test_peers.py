@@ -135,3 +135,14 @@ def test_torchdiffeq_adjoint_saved_bytes_flat_in_steps(torchdiffeq, build):
     saved = [call_with_saved_bytes(lambda: STRATEGIES["torchdiffeq-adjoint"].gradient(instance))[1]
              for instance in (build("neural-ode", steps=10), build("neural-ode", steps=100))]
     assert saved[0] == saved[1] > 0
+
+
+def test_torchdiffeq_adjoint_peak_memory_flat_in_steps(torchdiffeq, build):
+    """Its backward's per-step VJP graphs are freed as it goes (no reference cycle keeps them to the end)."""
+    import torch
+
+    from gradcmp.measure import peak_bytes
+
+    peaks = [peak_bytes(lambda: STRATEGIES["torchdiffeq-adjoint"].gradient(instance), torch.device("cpu"))
+             for instance in (build("neural-ode", steps=10), build("neural-ode", steps=50))]
+    assert peaks[1] < 1.2 * peaks[0]
