@@ -4,6 +4,13 @@ import torch
 from gradcmp.problems import PROBLEMS
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tests check numbers, not speed; on oversubscribed shared cores two threads made the small ops
+    of an ODE solve about 100x slower than one."""
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def build():
     """build(problem, dtype=torch.float64, **params) -> Instance on the CPU, seed 0."""

@@ -10,6 +10,9 @@ from gradcmp.strategies import STRATEGIES
 CASES = {
     "inv-norm": [{"size": 3}, {"size": 8}, {"size": 16}],
     "sin-wy": [{"size": 8}, {"size": 12, "m": 5}, {"size": 3, "m": 20}],
+    # ODE problems: grids fine enough that rk4's discretisation error sits below the bounds
+    "linear-ode": [{"steps": 400, "n": 3, "batch": 2}],
+    "neural-ode": [{"steps": 100, "dim": 2, "hidden": 8, "batch": 4}],
 }
 # Finite differences carry truncation and rounding error of order eps^(2/3).
 TOLERANCE_64 = {"finite-diff": 1e-5}

@@ -76,11 +76,19 @@ class _Adjoint(torch.autograd.Function):
         theta, saved = ctx.saved_tensors
         system, counters = ctx.system, ctx.counters
         rhs, z0 = system.solver_field(counters, "nfe_bwd")
-        field = _adjoint_field(rhs, theta, z0.shape)
+        # The VJPs stop at the unpacked parameters (leaves); one more VJP through unpack at the end.
+        theta = theta.detach().requires_grad_(True)
+        with torch.enable_grad():
+            params = system.parameters(theta)
+        parts = (params,) if torch.is_tensor(params) else tuple(params)
+        leaves = tuple(part.detach().requires_grad_(True) for part in parts)
+        params = leaves[0] if torch.is_tensor(params) else leaves
+        field = _adjoint_field(rhs, params, leaves, z0.shape)
         options = system.options
         n = z0.numel()
         norm = _backward_norm(n, options.seminorm)
-        y = theta.new_zeros(2 * n + theta.numel())
+        sizes = [leaf.numel() for leaf in leaves]
+        y = theta.new_zeros(2 * n + sum(sizes))
         # Each VJP's one-evaluation graph lives only inside one field call: keep it away from outer
         # saved-tensor hooks (the measured "saved" bytes), as torch.utils.checkpoint does with its
         # recomputation.
@@ -90,7 +98,7 @@ class _Adjoint(torch.autograd.Function):
                 if segment.observation is not None:
                     y[n:2 * n] += states_bar[segment.observation].reshape(-1)
                 if ctx.checkpointed:  # the segment's states, recomputed from its checkpoint
-                    anchors = _solve(lambda t, z: rhs(t, z, theta), saved[index], segment.times, options,
+                    anchors = _solve(lambda t, z: rhs(t, z, params), saved[index], segment.times, options,
                                      len(segment.times) - 1)
                 else:  # x at the two ends of an observation interval, from the forward pass
                     anchors = saved[index:index + 2]
@@ -101,7 +109,9 @@ class _Adjoint(torch.autograd.Function):
                                backward=True, norm=norm)[-1]
                 if not ctx.checkpointed:
                     _check_drift(y[:n], anchors[0], times[0])
-        return y[2 * n:].view_as(theta), None, None, None
+        params_bar = [bar.view_as(leaf) for bar, leaf in zip(y[2 * n:].split(sizes), leaves)]
+        (theta_bar,) = torch.autograd.grad(parts, theta, params_bar, allow_unused=True, materialize_grads=True)
+        return theta_bar, None, None, None
 
 
 # Backsolve's alarm: x solved backwards over one observation interval landing this far (relative)
@@ -124,19 +134,19 @@ def _unchanged(tensor):
     return tensor
 
 
-def _adjoint_field(rhs, theta, shape):
+def _adjoint_field(rhs, params, leaves, shape):
     """dy/ds of y = [x, lambda, theta_bar] (flat) in reversed time s = -t:
-    (-f, lambda^T df/dx, lambda^T df/dtheta). Cost: one evaluation of f and one VJP."""
-    theta = theta.detach().requires_grad_(True)
+    (-f, lambda^T df/dx, lambda^T df/dparams), `leaves` being the tensors in `params`.
+    Cost: one evaluation of f and one VJP."""
     n = math.prod(shape)
 
     def field(s, y):
         x = y[:n].view(shape).detach().requires_grad_(True)
         with torch.enable_grad():
-            x_dot = rhs(-s, x, theta)
-            x_bar, theta_bar = torch.autograd.grad(x_dot, (x, theta), y[n:2 * n].view(shape),
-                                                   allow_unused=True, materialize_grads=True)
-        return torch.cat([x_dot.neg().reshape(-1), x_bar.reshape(-1), theta_bar.reshape(-1)])
+            x_dot = rhs(-s, x, params)
+            x_bar, *params_bar = torch.autograd.grad(x_dot, (x, *leaves), y[n:2 * n].view(shape),
+                                                     allow_unused=True, materialize_grads=True)
+        return torch.cat([x_dot.neg().reshape(-1), x_bar.reshape(-1), *(bar.reshape(-1) for bar in params_bar)])
 
     return field
 
@@ -186,7 +196,8 @@ def _checkpointed_forward(system, theta, counters):
     interval, with as many evenly spaced anchors as the forward solve accepted steps there.
     """
     rhs, z = system.solver_field(counters)
-    f = lambda t, z: rhs(t, z, theta)  # noqa: E731
+    params = system.parameters(theta)
+    f = lambda t, z: rhs(t, z, params)  # noqa: E731
     options, times = system.options, system.times
     states, checkpoints, segments = [z], [], []
     if options.adaptive:

@@ -59,14 +59,16 @@ REFERENCE_TOLERANCE = 1e-12
 
 @dataclass(frozen=True)
 class OdeSystem:
-    """dx/dt = vector_field(t, x, theta) from x0 over `times`, and the loss J on the solution.
+    """dx/dt = vector_field(t, x, unpack(theta)) from x0 over `times`, and the loss J on the solution.
 
-    vector_field  (t: float, x, theta) -> dx/dt shaped like x; x may be a batch (B x d)
+    vector_field  (t: float, x, params) -> dx/dt shaped like x; x may be a batch (B x d)
     x0            the initial state (not differentiated)
     times         Python floats t_0 < ... < t_K; the loss sees the state at every one (x(t_0) = x0)
     terminal_loss states (K+1, *x0.shape) -> scalar, the part of J that reads the observations
     options       the solver and its settings (SolverOptions)
     running_cost  None, or x -> scalar L(x), integrated over [t_0, t_K] and added to J
+    unpack        theta -> params, what vector_field takes (e.g. weight matrices as views of the flat
+                  theta); applied once per solve, not once per evaluation. None: params = theta
     """
 
     vector_field: Callable
@@ -75,27 +77,33 @@ class OdeSystem:
     terminal_loss: Callable
     options: SolverOptions
     running_cost: Callable | None = None
+    unpack: Callable | None = None
+
+    def parameters(self, theta):
+        """What vector_field takes: unpack(theta), or theta itself when there is no unpack."""
+        return theta if self.unpack is None else self.unpack(theta)
 
     def solver_field(self, counters=None, counter: str = "nfe_fwd"):
-        """(rhs(t, z, theta), z0): the field the solver integrates and its initial state.
+        """(rhs(t, z, params), z0): the field the solver integrates and its initial state, params being
+        parameters(theta).
 
         Without a running cost that is the vector field and x0; with one, z is the flattened state
         with the cost integral so far appended. Every call of rhs adds one to counters[counter].
         """
         import torch
 
-        def field(t, x, theta):
+        def field(t, x, params):
             if counters is not None:
                 counters[counter] += 1
-            return self.vector_field(t, x, theta)
+            return self.vector_field(t, x, params)
 
         if self.running_cost is None:
             return field, self.x0
         shape, cost = self.x0.shape, self.running_cost
 
-        def rhs(t, z, theta):
+        def rhs(t, z, params):
             x = z[:-1].view(shape)
-            return torch.cat([field(t, x, theta).reshape(-1), cost(x).reshape(1)])
+            return torch.cat([field(t, x, params).reshape(-1), cost(x).reshape(1)])
 
         return rhs, torch.cat([self.x0.reshape(-1), self.x0.new_zeros(1)])
 
@@ -107,8 +115,9 @@ class OdeSystem:
         and steps_rejected for an adaptive method.
         """
         rhs, z0 = self.solver_field(counters)
+        params = self.parameters(theta)
         options = self.options
-        states, stats = odeint(lambda t, z: rhs(t, z, theta), z0, self.times, options.method,
+        states, stats = odeint(lambda t, z: rhs(t, z, params), z0, self.times, options.method,
                                steps=options.steps, rtol=options.rtol, atol=options.atol,
                                max_steps=options.max_steps, checkpoint_segment=checkpoint_segment)
         if counters is not None:
@@ -127,9 +136,6 @@ class OdeSystem:
     def objective(self, theta, counters=None, checkpoint_segment: int | None = None):
         """J(theta): one solve, then the loss."""
         return self.loss_of_trajectory(self.trajectory(theta, counters, checkpoint_segment))
-
-    def with_options(self, **changes) -> "OdeSystem":
-        return replace(self, options=replace(self.options, **changes))
 
 
 def reference_options(tolerance: float = REFERENCE_TOLERANCE) -> SolverOptions:

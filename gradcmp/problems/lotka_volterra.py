@@ -12,12 +12,13 @@ X0 = (1.0, 1.0)
 PERTURBATION = 0.1  # theta = TRUE_THETA * (1 + 0.1 N(0, 1)): the data were made by TRUE_THETA
 
 
-def vector_field(t, x, theta):
+def vector_field(t, x, params):
     import torch
 
+    alpha, beta, delta, gamma = params
     u, v = x.unbind(-1)
-    alpha, beta, delta, gamma = theta.unbind()
-    return torch.stack([alpha * u - beta * u * v, delta * u * v - gamma * v], -1)
+    uv = u * v
+    return torch.stack([alpha * u - beta * uv, delta * uv - gamma * v], -1)
 
 
 def _system(x0, targets, times, options):
@@ -27,6 +28,7 @@ def _system(x0, targets, times, options):
         times=times,
         terminal_loss=lambda states: (states[1:] - targets).pow(2).mean(),
         options=options,
+        unpack=lambda theta: theta.unbind(),
     )
 
 

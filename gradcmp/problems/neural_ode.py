@@ -31,8 +31,8 @@ def _data(dim, hidden, batch, obs, seed):
 def _system(x0, targets, dim, hidden, horizon, running_cost, options):
     import torch
 
-    def vector_field(t, x, theta):
-        w1, b1, w2, b2 = _unflatten(theta, dim, hidden)
+    def vector_field(t, x, params):
+        w1, b1, w2, b2 = params
         return torch.nn.functional.linear(torch.tanh(torch.nn.functional.linear(x, w1, b1)), w2, b2)
 
     return OdeSystem(
@@ -42,6 +42,7 @@ def _system(x0, targets, dim, hidden, horizon, running_cost, options):
         terminal_loss=lambda states: (states[1:] - targets).pow(2).mean(),
         options=options,
         running_cost=(lambda x: x.pow(2).mean()) if running_cost else None,
+        unpack=lambda theta: _unflatten(theta, dim, hidden),
     )
 
 

@@ -22,12 +22,13 @@ class Checkpoint(Backprop):
         return max(1, round(math.sqrt(instance.ode.options.steps)))
 
     def estimated_bytes(self, instance) -> float:
+        """Segment inputs kept through the forward pass, plus one segment's activations in backward."""
+        system = instance.ode
         segment = self.checkpoint_segment(instance)
         evaluations = forward_evaluations(instance)
-        state_bytes = instance.ode.x0.numel() * instance.ode.x0.element_size()
-        per_evaluation = vector_field_saved_bytes(instance)
-        stages = evaluations / instance.ode.options.steps
-        return evaluations / (stages * segment) * state_bytes + segment * stages * per_evaluation
+        per_step = evaluations / system.options.steps  # the method's stages
+        kept_states = system.options.steps / segment * system.x0.numel() * system.x0.element_size()
+        return kept_states + segment * per_step * vector_field_saved_bytes(instance)
 
     def check_budget(self, instance, budget):
         if instance.ode.options.adaptive:
