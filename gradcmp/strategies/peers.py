@@ -97,7 +97,9 @@ def _adjoint_arguments(options, times) -> dict:
 
 def _vector_field_module(system, theta, counters, adjoint: bool):
     """An nn.Module computing system.solver_field's right-hand side (running cost included), theta
-    its only Parameter, as odeint_adjoint needs.
+    its only Parameter, as odeint_adjoint needs. theta is unpacked into the vector field's parameters
+    once, here, as gradcmp's solves do (odeint_adjoint's VJPs then reach theta through the unpacking);
+    one flat theta also keeps torchdiffeq's adjoint error norm over theta_bar the RMS gradcmp takes.
 
     Calls are counted into counters[module.phase]: "nfe_fwd", then "nfe_bwd" once the backward pass
     starts (0 for backprop, whose backward replays the graph); steps through torchdiffeq's step
@@ -119,6 +121,7 @@ def _vector_field_module(system, theta, counters, adjoint: bool):
         def __init__(self):
             super().__init__()
             self.theta = torch.nn.Parameter(theta.detach())
+            self.params = system.parameters(self.theta)
             self.phase = "nfe_fwd"
             counters["nfe_bwd"] += 0
             # only the callbacks the solver supports (torchdiffeq warns about the others)
@@ -131,7 +134,7 @@ def _vector_field_module(system, theta, counters, adjoint: bool):
 
         def forward(self, t, z):
             counters[self.phase] += 1
-            return rhs(t, z, self.theta)
+            return rhs(t, z, self.params)
 
     return VectorField()
 
