@@ -11,8 +11,11 @@ same solver settings, so that gradcmp's rows and torchdiffeq's can be read side 
   classic RK4. The peers therefore run torchdiffeq's classic step (rk_common.rk4_step_func) inside
   torchdiffeq's fixed-grid solver, registered in torchdiffeq's solver table as `rk4-classic`: still
   torchdiffeq's code throughout, and the same arithmetic as gradcmp, so gradients agree to rounding.
-- dopri5: torchdiffeq's dopri5 with the same rtol, atol and step limit. Its grid is its own (it
-  interpolates at output times instead of landing on them), so NFE may differ slightly.
+- dopri5: torchdiffeq's dopri5 with the same rtol, atol and step limit (and for odeint_adjoint the same
+  backward tolerances and error norm). Not the same step sequence: torchdiffeq's error estimate is
+  Shampine's, exactly 2/3 of the standard Dormand-Prince one gradcmp uses; it never shrinks the step
+  after an accepted one; and it interpolates at output times instead of landing on them. So its NFE
+  and its error differ from gradcmp's at the same tolerances (README: Peers).
 
 The vector field is wrapped in an nn.Module whose one Parameter is theta (odeint_adjoint finds the
 parameters to differentiate that way); it counts every call into instance.counters.
@@ -95,8 +98,8 @@ def _adjoint_arguments(options, times) -> dict:
     return arguments
 
 
-def _vector_field_module(system, theta, counters, adjoint: bool):
-    """An nn.Module computing system.solver_field's right-hand side (running cost included), theta
+def _vector_field_module(rhs, system, theta, counters, adjoint: bool):
+    """An nn.Module computing rhs, system.solver_field's right-hand side (running cost included), theta
     its only Parameter, as odeint_adjoint needs. theta is unpacked into the vector field's parameters
     once, here, as gradcmp's solves do (odeint_adjoint's VJPs then reach theta through the unpacking);
     one flat theta also keeps torchdiffeq's adjoint error norm over theta_bar the RMS gradcmp takes.
@@ -107,7 +110,6 @@ def _vector_field_module(system, theta, counters, adjoint: bool):
     """
     import torch
 
-    rhs, _ = system.solver_field()
     adaptive = system.options.adaptive
 
     def count(name):
@@ -163,8 +165,8 @@ class TorchdiffeqPeer(Strategy):
         import torchdiffeq
 
         system, options = instance.ode, instance.ode.options
-        field = _vector_field_module(system, instance.x, instance.counters, self.adjoint)
-        _, z0 = system.solver_field()
+        rhs, z0 = system.solver_field()
+        field = _vector_field_module(rhs, system, instance.x, instance.counters, self.adjoint)
         times = torch.tensor(system.times, dtype=torch.float64, device=instance.x.device)
         arguments = dict(rtol=options.rtol, atol=options.atol, method=_torchdiffeq_method(options.method),
                          options=_solver_options(options, system.times))
