@@ -146,3 +146,15 @@ def test_torchdiffeq_adjoint_peak_memory_flat_in_steps(torchdiffeq, build):
     peaks = [peak_bytes(lambda: STRATEGIES["torchdiffeq-adjoint"].gradient(instance), torch.device("cpu"))
              for instance in (build("neural-ode", steps=10), build("neural-ode", steps=50))]
     assert peaks[1] < 1.2 * peaks[0]
+
+
+def test_torchdiffeq_adjoint_is_silently_wrong_where_gradcmp_adjoint_refuses(torchdiffeq, build):
+    """On stiff-linear x is unstable backwards: gradcmp's backsolve fails with the reason, torchdiffeq's
+    (which has no drift check) hands back a gradient that is off by orders of magnitude."""
+    from gradcmp.ode import OdeError
+
+    instance = build("stiff-linear")
+    with pytest.raises(OdeError, match="backsolve lost x"):
+        STRATEGIES["adjoint"].gradient(instance)
+    theirs, _ = _gradient("torchdiffeq-adjoint", instance)
+    assert _relative(theirs, instance.reference) > 1
