@@ -36,7 +36,7 @@ def test_adjoint_matches_backprop_on_the_same_rk4_grid(build, strategy, extra):
 @pytest.mark.parametrize("strategy", ADJOINTS)
 @pytest.mark.parametrize("method", [name for name, solver in SOLVERS.items() if not solver.adaptive])
 def test_adjoint_and_backprop_differ_by_the_method_order(build, strategy, method):
-    """Optimise-then-discretise vs discretise-then-optimise: their gap halves 2^order times per halving of h."""
+    """Optimise-then-discretise vs discretise-then-optimise: their gap shrinks 2^order-fold each time h halves."""
     gaps = []
     for steps in (20, 40):
         params = dict(SMALL, method=method, steps=steps, obs=2)
