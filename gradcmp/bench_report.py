@@ -40,11 +40,6 @@ def _title(group: list[Entry]) -> str:
                      if part)
 
 
-def _over_tolerance(entry: Entry, result: Result) -> bool:
-    tolerance = entry.job.tolerance
-    return tolerance is not None and result.rel_error is not None and not result.rel_error <= tolerance
-
-
 def _rows(group: list[Entry]):
     """(entry, result, fastest, leanest) for every row of a case, in order."""
     for entry in group:
@@ -79,7 +74,7 @@ def case_table(group: list[Entry]) -> Table:
             cells[2] = Text(cells[2], style=BEST_STYLE)
         if result is leanest:
             cells[4] = Text(cells[4], style=BEST_STYLE)
-        if _over_tolerance(entry, result):
+        if entry.job.over_tolerance(result):
             cells[6] = Text(cells[6], style="bold red")
         cells.append(_marks(result, fastest, leanest))
         cells.extend(str(result.stats.get(name, "-")) for name in stat_names)

@@ -335,7 +335,11 @@ def _summary(sweep, console) -> bool:
         console.print(f"gate FAILED on {len(failures)} rows: " + "; ".join(failures), style="bold red",
                       highlight=False)
     else:
-        console.print("gate passed: no row failed or exceeded its tolerance", style="green")
+        expected = sorted({f"{entry.run.problem} {result.strategy}" for entry in sweep.entries
+                           for result in entry.run.results if result.strategy in entry.job.expect_failure
+                           and result.status != "skipped"})
+        console.print("gate passed: no row failed or exceeded its tolerance"
+                      + (f" but those expected to ({', '.join(expected)})" if expected else ""), style="green")
     return bool(failures)
 
 

@@ -26,7 +26,7 @@ SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "min_run_time": _NUMBER, "max_time": _NUMBER, "max_memory": (str, int),
 }
 TOP_KEYS = ("description", *SETTING_TYPES, "case")
-CASE_KEYS = ("problem", "strategies", "sizes", "params", "tolerance")
+CASE_KEYS = ("problem", "strategies", "sizes", "params", "tolerance", "expect_failure")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Case:
     sizes: tuple[Any, ...] = ()
     params: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     tolerance: float | None = None
+    expect_failure: tuple[str, ...] = ()  # strategies this case shows failing (e.g. backsolve on a stiff ODE)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,23 @@ class Job:
     strategies: list  # (Strategy, reason it cannot run or None), as from select_strategies
     sweep: str | None  # the knob this case sweeps, None when it runs one configuration
     tolerance: float | None
+    expect_failure: tuple[str, ...] = ()
+
+    def over_tolerance(self, result) -> bool:
+        return self.tolerance is not None and result.rel_error is not None and not result.rel_error <= self.tolerance
+
+    def gate_problem(self, result) -> str | None:
+        """Why `result` fails the CI gate, or None: it failed, or its rel. error is over the tolerance.
+        A strategy in expect_failure fails the gate the other way round: when it passes."""
+        if result.status == "failed":
+            problem = f"failed ({result.reason})"
+        elif self.over_tolerance(result):
+            problem = f"rel. error {result.rel_error:.1e} over tolerance {self.tolerance:.0e}"
+        else:
+            problem = None
+        if result.strategy in self.expect_failure:
+            return None if problem or result.status == "skipped" else "expected to fail, but passed"
+        return problem
 
 
 def shipped_presets() -> list[str]:
@@ -173,7 +191,10 @@ def _case(source: str, where: str, table) -> Case:
         if not tolerance > 0:
             raise ConfigError(f"{source}: {where}.tolerance must be positive, got {tolerance!r}")
         tolerance = float(tolerance)
-    return Case(problem, strategies, sizes, params, tolerance)
+    expected = _check_type(source, f"{where}.expect_failure", table.get("expect_failure", []), (list,))
+    expect_failure = tuple(_check_type(source, f"{where}.expect_failure[{i}]", name, (str,))
+                           for i, name in enumerate(expected))
+    return Case(problem, strategies, sizes, params, tolerance, expect_failure)
 
 
 def command_line_preset(problems: list[str]) -> Preset:
@@ -220,6 +241,7 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
 
 def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[Job]:
     from gradcmp.run import get_problem, select_strategies
+    from gradcmp.strategies import STRATEGIES
 
     where = f"{source}: case[{number}]"
     try:
@@ -230,6 +252,10 @@ def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[
         chosen = select_strategies(problem, list(case.strategies) if case.strategies else None)
     except ConfigError as error:
         raise ConfigError(f"{where}.strategies: {error}") from None
+    for name in case.expect_failure:
+        if name not in STRATEGIES:
+            raise ConfigError(f"{where}.expect_failure: unknown strategy {name!r}; choose from: "
+                              f"{', '.join(STRATEGIES)}")
     # inapplicable strategies are no measurement: drop them; unavailable ones stay as skipped rows
     chosen = [(strategy, reason) for strategy, reason in chosen if strategy.applies_to(problem) is None
               and (not strategy_filter or strategy.name in strategy_filter)]
@@ -269,5 +295,5 @@ def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[
     for value in checked[sweep] if sweep else [None]:
         given = dict(fixed, **({sweep: value} if sweep else {}))
         jobs.append(Job(number, problem, resolve_params(problem.knobs, given, problem.name), chosen, sweep,
-                        case.tolerance))
+                        case.tolerance, case.expect_failure))
     return jobs

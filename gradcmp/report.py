@@ -72,7 +72,7 @@ def list_tables(problems, strategies) -> Group:
     for strategy in strategies.values():
         unavailable = strategy.unavailable()
         description = strategy.description + (f" [unavailable: {unavailable}]" if unavailable else "")
-        strategy_table.add_row(strategy.name, description)
+        strategy_table.add_row(strategy.name, Text(description))  # plain text: "[peers]" is not markup
     matrix = Table(title="applies to", title_justify="left")
     matrix.add_column("strategy")
     for problem in problems:

@@ -25,9 +25,9 @@ from gradcmp.strategies import STRATEGIES
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _entry(size, results, tolerance=1e-8, sweep="size", problem="inv-norm"):
+def _entry(size, results, tolerance=1e-8, sweep="size", problem="inv-norm", expect_failure=()):
     job = Job(1, PROBLEMS[problem], {"size": size}, [(STRATEGIES[r.strategy], None) for r in results], sweep,
-              tolerance)
+              tolerance, expect_failure)
     return Entry(job, Run(problem, {"size": size}, "float64", "cpu", 0, 2, results=results))
 
 
@@ -156,6 +156,14 @@ def test_gate_names_failed_rows_and_rows_over_tolerance():
     ]
 
 
+def test_expected_failures_pass_the_gate_only_while_they_fail():
+    failing = Result("jacobian", "failed", reason="RuntimeError: boom")
+    inaccurate = _ok("finite-diff", 1e-3, 100, rel_error=2e-7)
+    entry = _entry(16, [failing, inaccurate, _ok("vjp", 1e-4, 100, 1e-16)],
+                   expect_failure=("jacobian", "finite-diff", "vjp"))
+    assert gate_failures([entry]) == ["inv-norm size=16 vjp: expected to fail, but passed"]
+
+
 def test_baseline_comparison_flags_a_synthetic_regression(tmp_path):
     old = [entry.run for entry in _power_law_entries()]
     new = [entry.run for entry in _power_law_entries()]
@@ -268,7 +276,8 @@ def test_interrupted_sweep_leaves_valid_json_with_the_finished_rows(tmp_path, si
 
 
 def test_smoke_preset_passes(tmp_path):
-    """What CI runs: every problem x every applicable strategy, all within tolerance."""
+    """What CI runs: every problem x every applicable strategy within tolerance, and the backsolve
+    adjoint on the stiff problem caught (failed, or over tolerance), never passed off as right."""
     output = tmp_path / "smoke.json"
     result = CliRunner().invoke(main, ["bench", "--preset", "smoke", "--output", str(output)])
     assert result.exit_code == 0, result.output
@@ -276,5 +285,13 @@ def test_smoke_preset_passes(tmp_path):
     assert {run["problem"] for run in runs} == set(PROBLEMS)
     for run in runs:
         for row in run["results"]:
-            inapplicable = STRATEGIES[row["strategy"]].applies_to(PROBLEMS[run["problem"]])
-            assert row["status"] == ("skipped" if inapplicable else "ok"), row
+            strategy = STRATEGIES[row["strategy"]]
+            if strategy.applies_to(PROBLEMS[run["problem"]]) or strategy.unavailable():
+                assert row["status"] == "skipped", row
+            elif row["strategy"] in run["expect_failure"]:
+                assert row["status"] == "failed" or row["rel_error"] > run["tolerance"], row
+            else:
+                assert row["status"] == "ok" and row["rel_error"] <= run["tolerance"], row
+    stiff = next(run for run in runs if run["problem"] == "stiff-linear")
+    adjoint = next(row for row in stiff["results"] if row["strategy"] == "adjoint")
+    assert adjoint["status"] == "failed" and "backsolve lost x" in adjoint["reason"]

@@ -83,6 +83,8 @@ GOOD_CASE = '[[case]]\nproblem = "inv-norm"\nsizes = [4]\n'
     ('[[case]]\nproblem = "inv-normal"\n', "case[1].problem", "unknown problem 'inv-normal'"),
     (GOOD_CASE + 'strategies = ["vjp", "magic"]\n', "case[1].strategies", "unknown strategy 'magic'"),
     (GOOD_CASE + 'params = { colour = 1 }\n', "case[1].params.colour", "unknown knob 'colour'"),
+    (GOOD_CASE + 'expect_failure = "adjoint"\n', "case[1].expect_failure", "must be a list"),
+    (GOOD_CASE + 'expect_failure = ["magic"]\n', "case[1].expect_failure", "unknown strategy 'magic'"),
     ('[[case]]\nproblem = "sin-wy"\nsizes = [4, 8]\nparams = { m = [1, 2] }\n', "case[1]",
      "sweeps m and size; a case sweeps at most one knob"),
     ('[[case]]\nsizes = [4]\n', "case[1].problem", "missing"),

@@ -9,6 +9,8 @@ from gradcmp.strategies.jacobian import STRATEGY as JACOBIAN
 from gradcmp.strategies.jvp import STRATEGY as JVP
 from gradcmp.strategies.numpy_jvp import STRATEGY as NUMPY_JVP
 from gradcmp.strategies.numpy_vjp import STRATEGY as NUMPY_VJP
+from gradcmp.strategies.peer_adjoint import STRATEGY as TORCHDIFFEQ_ADJOINT
+from gradcmp.strategies.peer_backprop import STRATEGY as TORCHDIFFEQ_BACKPROP
 from gradcmp.strategies.vjp import STRATEGY as VJP
 
 STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
@@ -22,6 +24,8 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     CHECKPOINT,
     ADJOINT,
     ADJOINT_CHECKPOINT,
+    TORCHDIFFEQ_BACKPROP,
+    TORCHDIFFEQ_ADJOINT,
 )}
 
 __all__ = ["Skip", "Strategy", "STRATEGIES"]
