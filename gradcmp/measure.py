@@ -3,7 +3,8 @@
 Each quantity comes from its own run, so profiling never pollutes a timing:
   1. a plain call (under saved-tensor hooks when the strategy uses autograd): gradient, error, counters;
   2. a memory call: CUDA allocator peak statistics, or on the CPU the peak of the running sum of
-     the torch profiler's allocation events (torch's own allocations, not process RSS);
+     the torch profiler's allocation events (torch's own allocations, not process RSS); for a
+     strategy computing with numpy, the peak tracemalloc sees (numpy reports its buffers there);
   3. timed repeats with torch.utils.benchmark.Timer (warm-up, block sizing, CUDA synchronisation).
 Every run starts clean: garbage collected and, on CUDA, the caching allocator emptied.
 """
@@ -36,13 +37,18 @@ def clean(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def time_once(fn, device: torch.device) -> float:
-    """Seconds for one call of fn (used by strategies to estimate their cost before a budget check)."""
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
+def warm_time(fn, device: torch.device) -> float:
+    """Seconds for one warm call of fn: the faster of two calls, so first-call costs (torch.func
+    set-up, lazy initialisation) and a passing stall of a shared machine do not inflate it.
+    Used by strategies to estimate their cost before a budget check."""
+    seconds = []
+    for _ in range(2):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        seconds.append(time.perf_counter() - start)
+    return min(seconds)
 
 
 @dataclass(frozen=True)
@@ -74,9 +80,15 @@ def _stderr_silenced():
         os.close(saved)
 
 
-def peak_bytes(fn, device: torch.device) -> int:
-    """Peak bytes torch allocated during one call of fn, above what was live before it."""
+def peak_bytes(fn, device: torch.device, numpy: bool = False) -> int:
+    """Peak bytes torch allocated during one call of fn, above what was live before it.
+
+    numpy=True counts what Python's allocators hand out instead, through tracemalloc: numpy
+    reports its array buffers there (torch does not), and the Python objects fn makes count too.
+    """
     clean(device)
+    if numpy:
+        return _traced_peak_bytes(fn)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         baseline = torch.cuda.memory_allocated(device)
@@ -94,6 +106,23 @@ def peak_bytes(fn, device: torch.device) -> int:
         running += nbytes
         peak = max(peak, running)
     return peak
+
+
+def _traced_peak_bytes(fn) -> int:
+    """Peak of tracemalloc's traced memory during one call of fn, above what was traced before it."""
+    import tracemalloc
+
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
 
 
 def call_with_saved_bytes(fn):
@@ -140,7 +169,7 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
         if instance.reference is not None:
             row.rel_error, row.max_abs_error = gradient_errors(gradient, instance.reference)
         del gradient
-        row.peak_bytes = peak_bytes(call, device)
+        row.peak_bytes = peak_bytes(call, device, numpy=strategy.numpy_memory)
         clean(device)
         timing = time_repeats(call, threads, min_run_time)
         row.time_s, row.time_iqr_s = timing.median, timing.iqr

@@ -79,6 +79,11 @@ def test_dopri5_gives_up_after_max_steps_with_one_line():
     assert "\n" not in str(raised.value)
 
 
+def test_dopri5_failure_backwards_names_the_callers_times():
+    with pytest.raises(OdeError, match=r"at t=9\.99\d* before t=0;"):
+        odeint(oscillator, float64(1.0, 0.0), [10.0, 0.0], "dopri5", rtol=1e-9, atol=1e-9, max_steps=1)
+
+
 def test_dopri5_reports_step_underflow_at_a_blow_up():
     """dx/dt = x^2 from x(0) = 1 is 1 / (1 - t): it leaves every float before t = 1."""
     with pytest.raises(OdeError, match="underflowed") as raised:
@@ -86,11 +91,23 @@ def test_dopri5_reports_step_underflow_at_a_blow_up():
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize("method", list(SOLVERS))
+def test_decreasing_times_integrate_backwards_to_the_start(method):
+    """Forward to t = 2 and back: an adjoint's backward pass solves on decreasing times."""
+    x0 = float64(1.0, -2.0)
+    forward, _ = odeint(growth, x0, [0.0, 1.0, 2.0], method, steps=400, rtol=1e-10, atol=1e-10)
+    backward, _ = odeint(growth, forward[-1], [2.0, 1.0, 0.0], method, steps=400, rtol=1e-10, atol=1e-10)
+    tolerance = {"euler": 1e-2, "midpoint": 1e-4}.get(method, 1e-8)
+    assert torch.allclose(backward, forward.flip(0), rtol=tolerance, atol=tolerance)
+
+
 def test_odeint_rejects_bad_arguments():
     with pytest.raises(ValueError, match="unknown ODE method"):
         odeint(growth, float64(1.0), [0.0, 1.0], "rk5")
     with pytest.raises(ValueError, match="strictly increasing"):
         odeint(growth, float64(1.0), [0.0, 0.0], "rk4")
+    with pytest.raises(ValueError, match="strictly increasing"):
+        odeint(growth, float64(1.0), [0.0, 1.0, 0.5], "rk4")
     with pytest.raises(ValueError, match="steps"):
         odeint(growth, float64(1.0), [0.0, 1.0], "rk4", steps=0)
 

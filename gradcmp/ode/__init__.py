@@ -18,21 +18,26 @@ def odeint(f, x0, times, method: str = "rk4", *, steps: int = 100, rtol: float =
     """Solve dx/dt = f(t, x) from x(times[0]) = x0; return (states, OdeStats).
 
     states[k] is x at times[k] (so states[0] is x0); x0 may have any shape, e.g. a batch B x d.
-    times: Python floats, strictly increasing. Fixed-step methods use `steps` steps over the whole
-    span (see fixed_step.fixed_grid) and may checkpoint every `checkpoint_segment` steps; dopri5
-    uses rtol, atol, max_steps and `norm` (a tensor -> scalar size of the tolerance-scaled error).
+    times: Python floats, strictly increasing, or strictly decreasing to integrate backwards in time
+    (as an adjoint's backward pass does). Fixed-step methods use `steps` steps over the whole span
+    (see fixed_step.fixed_grid) and may checkpoint every `checkpoint_segment` steps; dopri5 uses
+    rtol, atol, max_steps and `norm` (a tensor -> scalar size of the tolerance-scaled error).
     """
     if method not in SOLVERS:
         raise ValueError(f"unknown ODE method {method!r}; choose from: {', '.join(SOLVERS)}")
     times = [float(t) for t in times]
-    if len(times) < 2 or any(stop <= start for start, stop in zip(times, times[1:])):
-        raise ValueError(f"times must be at least two strictly increasing numbers, got {times}")
+    steps_between = [stop - start for start, stop in zip(times, times[1:])]
+    if not steps_between or not (all(d > 0 for d in steps_between) or all(d < 0 for d in steps_between)):
+        raise ValueError(f"times must be at least two strictly increasing (or decreasing) numbers, got {times}")
     solver = SOLVERS[method]
     if solver.adaptive:
         if checkpoint_segment is not None:
             raise ValueError("checkpoint_segment needs a fixed-step method")
         if not (rtol > 0 and atol > 0):
             raise ValueError(f"rtol and atol must be > 0, got rtol={rtol} atol={atol}")
+        if steps_between[0] < 0:  # s = -t runs forward: dx/ds = -f(-s, x)
+            return solver.integrate(lambda s, x: -f(-s, x), x0, [-t for t in times], rtol, atol, norm,
+                                    max_steps, time_sign=-1.0)
         return solver.integrate(f, x0, times, rtol, atol, norm, max_steps)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")

@@ -58,11 +58,12 @@ class Dopri5:
     adaptive = True
 
     def integrate(self, f, x0, times, rtol: float, atol: float, norm: Callable = rms_norm,
-                  max_steps: int = 10_000):
+                  max_steps: int = 10_000, time_sign: float = 1.0):
         """(states at every time in `times`, stacked along a new first axis; OdeStats).
 
         Raises OdeError when max_steps attempts do not reach the last time, or when the step
-        size underflows (a stiff problem, or tolerances the dtype cannot meet).
+        size underflows (a stiff problem, or tolerances the dtype cannot meet). Its message shows
+        times multiplied by `time_sign` (-1 when the caller reversed time to integrate backwards).
         """
         import torch
 
@@ -79,11 +80,11 @@ class Dopri5:
         for t_out in times[1:]:
             while t < t_out:
                 if stats.accepted + stats.rejected >= max_steps:
-                    raise OdeError(f"dopri5 reached max_steps={max_steps} at t={t:.6g} before "
-                                   f"t={times[-1]:.6g}; raise max_steps or loosen rtol/atol")
+                    raise OdeError(f"dopri5 reached max_steps={max_steps} at t={time_sign * t:.6g} before "
+                                   f"t={time_sign * times[-1]:.6g}; raise max_steps or loosen rtol/atol")
                 if not dt >= MIN_RELATIVE_STEP * max(1.0, abs(t)):  # nan too
-                    raise OdeError(f"dopri5 step size underflowed to {dt:.1e} at t={t:.6g}: the problem "
-                                   f"is stiff or rtol/atol are too tight for {x.dtype}")
+                    raise OdeError(f"dopri5 step size underflowed to {dt:.1e} at t={time_sign * t:.6g}: "
+                                   f"the problem is stiff or rtol/atol are too tight for {x.dtype}")
                 lands = dt >= t_out - t  # clip the step to land on the requested time exactly
                 step_dt = t_out - t if lands else dt
                 x1, k7, ks = self._step(f, t, x, k1, step_dt)

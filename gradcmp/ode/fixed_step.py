@@ -13,7 +13,8 @@ def fixed_grid(times, steps: int):
     """(t_start, dt, n) for each interval between consecutive times.
 
     The interval [t_k, t_k+1] gets round(steps * its length / the whole span) equal steps, at least
-    one, so the grid lands on every requested time; one interval gets exactly `steps`.
+    one, so the grid lands on every requested time; one interval gets exactly `steps`. Decreasing
+    times give negative dt: the same methods, integrating backwards.
     """
     span = times[-1] - times[0]
     grid = []

@@ -1,6 +1,7 @@
 """The problem registry: one line per problem. A new problem is one module plus one line here."""
 from gradcmp.problems.base import CAPABILITIES, Instance, Problem
 from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
+from gradcmp.problems.mlp import PROBLEM as MLP
 from gradcmp.problems.linear_ode import PROBLEM as LINEAR_ODE
 from gradcmp.problems.lotka_volterra import PROBLEM as LOTKA_VOLTERRA
 from gradcmp.problems.neural_ode import PROBLEM as NEURAL_ODE
@@ -10,6 +11,7 @@ from gradcmp.problems.stiff_linear import PROBLEM as STIFF_LINEAR
 PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     INV_NORM,
     SIN_WY,
+    MLP,
     NEURAL_ODE,
     LINEAR_ODE,
     LOTKA_VOLTERRA,

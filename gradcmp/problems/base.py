@@ -10,6 +10,7 @@ from gradcmp.config import Knob
 # Capabilities a problem can offer and a strategy can require, in words for the user.
 CAPABILITIES = {
     "chain": "a chain of intermediate maps (x -> y -> ... -> loss)",
+    "numpy": "a numpy twin of the loss, written with the numpy engine (gradcmp.engine)",
     "ode": "an ODE solved inside the loss (Instance.ode: vector field, initial state, times, solver)",
 }
 
@@ -41,6 +42,9 @@ class Instance:
     loss       x -> scalar tensor
     reference  the exact gradient in float64 (None where no formula or trusted solve exists)
     chain      maps whose composition is `loss` (x -> y -> ... -> scalar), for the Jacobian strategy
+    numpy_loss the same loss written with gradcmp.engine's operations, on the same data as numpy
+               arrays of the run's dtype (problems that provide "numpy")
+    numpy_x    x as a numpy array of the run's dtype, from the same float64 tensor as x
     info       facts `run` reports about the instance (condition number, ...)
     counters   event counts a strategy's calls add to (function evaluations, ...); measure resets them
     ode        the ODE system the loss solves (gradcmp.ode.system.OdeSystem), for ODE strategies
@@ -52,6 +56,8 @@ class Instance:
     loss: Callable[[Any], Any]
     reference: Any | None
     chain: tuple[Callable[[Any], Any], ...] = ()
+    numpy_loss: Callable[[Any], Any] | None = None
+    numpy_x: Any = None
     info: dict[str, Any] = field(default_factory=dict)
     counters: Counter = field(default_factory=Counter)
     ode: Any | None = None

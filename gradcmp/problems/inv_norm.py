@@ -14,6 +14,8 @@ def build(params, dtype, device, seed) -> Instance:
     """
     import torch
 
+    from gradcmp import engine
+
     n = params["size"]
     generator = torch.Generator().manual_seed(seed)
     x64 = SHIFT * torch.eye(n, dtype=torch.float64) + torch.randn(
@@ -24,6 +26,8 @@ def build(params, dtype, device, seed) -> Instance:
         x=x64.to(dtype=dtype, device=device),
         loss=lambda x: torch.linalg.matrix_norm(torch.linalg.inv(x)),
         chain=(torch.linalg.inv, torch.linalg.matrix_norm),
+        numpy_loss=lambda x: engine.norm(engine.inv(x)),
+        numpy_x=x64.to(dtype).numpy(),
         reference=-(y.T @ y @ y.T) / z,  # dz/dX = -(Y^T Y Y^T) / z, Y = X^-1
         info={"condition number": float(torch.linalg.cond(x64))},
     )
@@ -34,5 +38,5 @@ PROBLEM = Problem(
     description="z = ||X^-1||_F for an n x n well-conditioned X (seed 2)",
     knobs=(Knob("size", 64, "n, the side of the matrix X", minimum=1),),
     build=build,
-    provides=frozenset({"chain"}),
+    provides=frozenset({"chain", "numpy"}),
 )

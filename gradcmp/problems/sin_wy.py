@@ -7,6 +7,8 @@ def build(params, dtype, device, seed) -> Instance:
     """W (m x n) = G / sqrt(n), y and v standard normal, all drawn from `seed`."""
     import torch
 
+    from gradcmp import engine
+
     n = params["size"]
     m = params["m"] or n
     generator = torch.Generator().manual_seed(seed)
@@ -14,10 +16,13 @@ def build(params, dtype, device, seed) -> Instance:
     y64 = torch.randn(n, generator=generator, dtype=torch.float64)
     v64 = torch.randn(m, generator=generator, dtype=torch.float64)
     y, v = y64.to(dtype=dtype, device=device), v64.to(dtype=dtype, device=device)
+    y_np, v_np = y64.to(dtype).numpy(), v64.to(dtype).numpy()
     return Instance(
         x=w64.to(dtype=dtype, device=device),
         loss=lambda w: (v * torch.sin(w @ y)).sum(),
         chain=(lambda w: w @ y, torch.sin, lambda s: (v * s).sum()),
+        numpy_loss=lambda w: (v_np * engine.sin(w @ y_np)).sum(),
+        numpy_x=w64.to(dtype).numpy(),
         reference=torch.outer(v64 * torch.cos(w64 @ y64), y64),  # VJP of sin(Wy) w.r.t. W, seed 1
         info={"W": f"{m} x {n}"},
     )
@@ -31,5 +36,5 @@ PROBLEM = Problem(
         Knob("m", 0, "rows of W (0: same as size)", minimum=0),
     ),
     build=build,
-    provides=frozenset({"chain"}),
+    provides=frozenset({"chain", "numpy"}),
 )

@@ -7,6 +7,8 @@ from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
 from gradcmp.strategies.finite_diff import STRATEGY as FINITE_DIFF
 from gradcmp.strategies.jacobian import STRATEGY as JACOBIAN
 from gradcmp.strategies.jvp import STRATEGY as JVP
+from gradcmp.strategies.numpy_jvp import STRATEGY as NUMPY_JVP
+from gradcmp.strategies.numpy_vjp import STRATEGY as NUMPY_VJP
 from gradcmp.strategies.vjp import STRATEGY as VJP
 
 STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
@@ -14,6 +16,8 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     VJP,
     JVP,
     FINITE_DIFF,
+    NUMPY_VJP,
+    NUMPY_JVP,
     BACKPROP,
     CHECKPOINT,
     ADJOINT,

@@ -18,12 +18,15 @@ class Strategy(abc.ABC):
     requires   capabilities the problem must provide (see problems.base.CAPABILITIES)
     autograd   True when the strategy records an autograd graph, so its saved-for-backward
                bytes are measured (saved-tensor hooks cannot run under torch.func transforms)
+    numpy_memory  True when the strategy allocates with numpy rather than torch: torch's memory
+               accounting does not see numpy, so its peak is measured with tracemalloc instead
     """
 
     name: str
     description: str
     requires: frozenset[str] = frozenset()
     autograd: bool = False
+    numpy_memory: bool = False
 
     def unavailable(self) -> str | None:
         """Why the strategy cannot run on this installation (a missing optional package), or None."""

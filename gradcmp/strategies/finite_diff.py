@@ -14,10 +14,10 @@ class FiniteDiff(Strategy):
     description = "central differences, step eps^(1/3) per entry; 2 losses per input"
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import time_once
+        from gradcmp.measure import warm_time
 
         numel = instance.x.numel()
-        seconds = time_once(lambda: instance.loss(instance.x), instance.x.device)
+        seconds = warm_time(lambda: instance.loss(instance.x), instance.x.device)
         check_time(f"{2 * numel} loss evaluations", seconds * 2 * numel, budget)
 
     def gradient(self, instance):

@@ -35,7 +35,7 @@ class Jacobian(Strategy):
     requires = frozenset({"chain"})
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import time_once
+        from gradcmp.measure import warm_time
 
         if instance.branches_on_values:
             raise Skip("torch.func cannot trace a loss that branches on tensor values "
@@ -45,7 +45,7 @@ class Jacobian(Strategy):
         matrices = " + ".join(f"{rows} x {cols}" for rows, cols in shapes)
         check_memory(f"the Jacobians ({matrices})",
                      WORKSPACE_FACTOR * entries * instance.x.element_size(), budget)
-        per_direction = time_once(lambda: instance.loss(instance.x), instance.x.device)
+        per_direction = warm_time(lambda: instance.loss(instance.x), instance.x.device)
         directions = sum(min(shape) for shape in shapes)
         check_time(f"{directions} Jacobian rows/columns", per_direction * directions, budget)
 

@@ -58,14 +58,14 @@ class Jvp(Strategy):
     description = "forward mode: one JVP per input direction (torch.func.jvp under vmap, chunked)"
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import time_once
+        from gradcmp.measure import warm_time
 
         # A probe of up to PROBE_DIRECTIONS directions, scaled to all of them. One direction alone
         # overstated the total up to 100x (the fixed cost of each vmapped call dominates it
         # through an ODE solve); 32 came within 1.5x on every problem.
         numel = instance.x.numel()
         probe = min(PROBE_DIRECTIONS, _chunk_size(instance), numel)
-        seconds = time_once(lambda: _directional_derivatives(instance, 0, probe), instance.x.device)
+        seconds = warm_time(lambda: _directional_derivatives(instance, 0, probe), instance.x.device)
         check_time(f"{numel} JVPs", seconds * numel / probe, budget)
 
     def gradient(self, instance):

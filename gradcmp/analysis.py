@@ -1,0 +1,199 @@
+"""What a sweep's numbers say: each strategy's growth law, and which strategy to use.
+
+Everything here reads measured Results; nothing measures and nothing prints.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from gradcmp.results import Result, Run
+
+# Rel. errors within this factor of each other count as equally accurate: closer than that, the
+# difference is noise, not a property of the strategy.
+ACCURACY_TIE = 10.0
+# Rel. errors below about 100 ulp are rounding, whichever strategy made them.
+ROUNDING = {"float64": 100 * 2.0 ** -52, "float32": 100 * 2.0 ** -23}
+MIN_SIZES_FOR_FIT = 3
+
+
+def fit_power_law(sizes: list[float], values: list[float]) -> tuple[float, float]:
+    """(exponent, scale) of value ~ scale * size^exponent, least squares on log-log axes.
+
+    Exact on an exact power law; needs two distinct sizes and positive values.
+    """
+    xs = [math.log(size) for size in sizes]
+    ys = [math.log(value) for value in values]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    exponent = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread
+    return exponent, math.exp(mean_y - exponent * mean_x)
+
+
+@dataclass(frozen=True)
+class ScalingLaw:
+    """How one strategy's cost grows along a sweep: time ~ knob^time_exponent, and so on."""
+
+    problem: str
+    knob: str
+    strategy: str
+    sizes: tuple[float, ...]
+    time_exponent: float
+    memory_exponent: float | None  # None where a peak was not positive (nothing to fit)
+    x_primal_exponent: float | None  # the gradient's cost relative to one loss evaluation
+
+    def describe(self) -> str:
+        def law(exponent):
+            return f"{self.knob}^{exponent:.1f}"
+
+        parts = [f"time ~ {law(self.time_exponent)}"]
+        if self.x_primal_exponent is not None:
+            parts[0] += f" ({law(self.x_primal_exponent)} x primal)"
+        parts.append("memory ~ " + (law(self.memory_exponent) if self.memory_exponent is not None else "-"))
+        return f"{self.strategy}: {', '.join(parts)}  [fit on {self.knob}={self.sizes[0]:g}..{self.sizes[-1]:g}]"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def scaling_laws(problem: str, knob: str, runs: list[Run]) -> list[ScalingLaw]:
+    """One law per strategy with ok rows at MIN_SIZES_FOR_FIT or more distinct values of `knob`."""
+    rows: dict[str, list[tuple[float, Result]]] = {}
+    for run in runs:
+        for result in run.results:
+            if result.status == "ok" and result.time_s:
+                rows.setdefault(result.strategy, []).append((float(run.params[knob]), result))
+    laws = []
+    for strategy, measured in rows.items():
+        if len({size for size, _ in measured}) < MIN_SIZES_FOR_FIT:
+            continue
+        # the larger half of the sizes (at least MIN_SIZES_FOR_FIT): at the small ones fixed per-call
+        # overheads dominate and would flatten the growth law a user extrapolates from
+        measured = sorted(measured, key=lambda pair: pair[0])
+        measured = measured[-max(MIN_SIZES_FOR_FIT, -(-len(measured) // 2)):]
+        sizes = [size for size, _ in measured]
+        results = [result for _, result in measured]
+        time_exponent, _ = fit_power_law(sizes, [result.time_s for result in results])
+        memory_exponent = x_primal_exponent = None
+        if all(result.peak_bytes for result in results):
+            memory_exponent, _ = fit_power_law(sizes, [result.peak_bytes for result in results])
+        if all(result.x_primal for result in results):
+            x_primal_exponent, _ = fit_power_law(sizes, [result.x_primal for result in results])
+        laws.append(ScalingLaw(problem, knob, strategy, tuple(sizes), time_exponent, memory_exponent,
+                               x_primal_exponent))
+    return laws
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.2g}x" if ratio < 10 else f"{ratio:.0f}x"
+
+
+def _share(ratio: float) -> str:
+    percent = 100 * ratio
+    return f"{percent:.2g}%" if percent < 10 else f"{percent:.0f}%"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Which strategy to use on one problem configuration, and why, from its measured rows."""
+
+    problem: str
+    params: dict
+    fastest: str | None
+    leanest: str | None
+    most_accurate: str | None
+    lines: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
+    """Read the largest configuration where two or more strategies finished (else the last one);
+    with a sweep, say where the winner changes and from where only some strategies finish.
+
+    fastest: lowest median time; leanest: lowest peak memory; most accurate: lowest rel. error.
+    The lines compare them by their measured ratios, never by a fixed rule.
+    """
+    def finished(run):
+        return [result for result in run.results if result.status == "ok" and result.time_s is not None]
+
+    run = next((run for run in reversed(runs) if len(finished(run)) > 1), runs[-1])
+    ok = finished(run)
+    where = f"{knob}={run.params[knob]}" if knob else " ".join(f"{k}={v}" for k, v in run.params.items())
+    if not ok:
+        return Recommendation(run.problem, run.params, None, None, None,
+                              (f"no strategy finished at {where}; see the reasons above",))
+    by_time = sorted(ok, key=lambda result: result.time_s)
+    fastest = by_time[0]
+    with_memory = sorted((result for result in ok if result.peak_bytes is not None),
+                         key=lambda result: result.peak_bytes)
+    leanest = with_memory[0] if with_memory else None
+    with_error = sorted((result for result in ok if result.rel_error is not None),
+                        key=lambda result: result.rel_error)
+    accurate = with_error[0] if with_error else None
+
+    lines = [_speed_line(where, by_time, with_memory)]
+    if accurate is not None:
+        lines.append(_accuracy_line(fastest, accurate, with_error, ROUNDING[run.dtype]))
+    if knob and len(runs) > 1:
+        crossover = _crossover(runs, knob)
+        if crossover:
+            lines.append(crossover)
+        if run is not runs[-1] and finished(runs[-1]):
+            beyond = runs[runs.index(run) + 1].params[knob]
+            lines.append(f"from {knob}={beyond} on, only {', '.join(r.strategy for r in finished(runs[-1]))} "
+                         "finished (the others over budget or failed)")
+    return Recommendation(run.problem, run.params, fastest.strategy, leanest and leanest.strategy,
+                          accurate and accurate.strategy, tuple(lines))
+
+
+def _speed_line(where: str, by_time: list[Result], with_memory: list[Result]) -> str:
+    fastest = by_time[0]
+    leanest = with_memory[0] if with_memory else None
+    if len(by_time) == 1:
+        return f"at {where}, only {fastest.strategy} finished"
+    faster = f"{_times(by_time[1].time_s / fastest.time_s)} faster than {by_time[1].strategy}"
+    if leanest is None or leanest.peak_bytes == fastest.peak_bytes:  # a tie goes to the faster
+        others = [result for result in with_memory if result is not fastest and result.peak_bytes]
+        leaner = (f" and needs {_share(fastest.peak_bytes / others[0].peak_bytes)} of {others[0].strategy}'s "
+                  "memory") if others and fastest.peak_bytes is not None else ""
+        return f"at {where}, use {fastest.strategy}: fastest and leanest, {faster}{leaner}"
+    memory_share = _share(leanest.peak_bytes / fastest.peak_bytes) if fastest.peak_bytes else "less"
+    return (f"at {where}, use {fastest.strategy} for speed ({faster}); {leanest.strategy} is leanest, "
+            f"needing {memory_share} of {fastest.strategy}'s memory at "
+            f"{_times(leanest.time_s / fastest.time_s)} its time")
+
+
+def _accuracy_line(fastest: Result, accurate: Result, with_error: list[Result], rounding: float) -> str:
+    worst = with_error[-1]
+    best_error = max(accurate.rel_error, rounding)
+    if worst.rel_error == 0:
+        return "all match the reference exactly (rel. error 0)"
+    if worst.rel_error <= ACCURACY_TIE * best_error:
+        return f"all agree with the reference to a rel. error of {worst.rel_error:.0e} or better"
+    if fastest.rel_error is not None and fastest.rel_error <= ACCURACY_TIE * best_error:
+        return (f"{fastest.strategy} is also among the most accurate (rel. error {fastest.rel_error:.1e}); "
+                f"{worst.strategy} is the least ({worst.rel_error:.1e})")
+    return (f"{accurate.strategy} is the most accurate (rel. error {accurate.rel_error:.1e}, "
+            f"{_times(fastest.rel_error / best_error)} closer than {fastest.strategy}) at "
+            f"{_times(accurate.time_s / fastest.time_s)} its time")
+
+
+def _crossover(runs: list[Run], knob: str) -> str | None:
+    """'jvp is fastest at size 4..32, vjp at 64..512' when the fastest strategy changes along the sweep."""
+    spans: list[list] = []  # [strategy, first value, last value]
+    for run in runs:
+        ok = [result for result in run.results if result.status == "ok" and result.time_s is not None]
+        if not ok:
+            continue
+        winner = min(ok, key=lambda result: result.time_s).strategy
+        value = run.params[knob]
+        if spans and spans[-1][0] == winner:
+            spans[-1][2] = value
+        else:
+            spans.append([winner, value, value])
+    if len(spans) < 2:
+        return None
+    return "fastest along the sweep: " + ", ".join(
+        f"{strategy} at {knob}={first}" + (f"..{last}" if last != first else "") for strategy, first, last in spans)

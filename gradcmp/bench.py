@@ -1,0 +1,184 @@
+"""A sweep of Jobs, measured one after another, its results file rewritten after every row.
+
+The file is a JSON document (see README, "The results file") written atomically, so a sweep
+stopped at any moment -- Ctrl-C, SIGTERM, a crash -- leaves a valid file with every finished row.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import signal
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from gradcmp import __version__
+from gradcmp.analysis import recommend, scaling_laws
+from gradcmp.config import Settings
+from gradcmp.presets import Job, Preset
+from gradcmp.results import Result, Run, machine_info, write_json_atomic
+
+FORMAT = "gradcmp-bench/1"
+
+
+@dataclass
+class Entry:
+    """A Job and its Run (partial while the job is being measured)."""
+
+    job: Job
+    run: Run
+
+    def to_json(self) -> dict:
+        record = self.run.to_json()
+        record.update(case=self.job.case, sweep=self.job.sweep, tolerance=self.job.tolerance)
+        return record
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived during a sweep."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Turn SIGINT and SIGTERM into Interrupted while the block runs (so `finally` blocks run too)."""
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, action in previous.items():
+            signal.signal(signum, action)
+
+
+def gate_failures(entries: list[Entry]) -> list[str]:
+    """Rows that fail CI: status failed, or a rel. error above the case's tolerance."""
+    failures = []
+    for entry in entries:
+        where = f"{entry.run.problem} {_params(entry.run.params)}"
+        for result in entry.run.results:
+            if result.status == "failed":
+                failures.append(f"{where} {result.strategy}: failed ({result.reason})")
+            elif (entry.job.tolerance is not None and result.rel_error is not None
+                  and not result.rel_error <= entry.job.tolerance):
+                failures.append(f"{where} {result.strategy}: rel. error {result.rel_error:.1e} over "
+                                f"tolerance {entry.job.tolerance:.0e}")
+    return failures
+
+
+def _params(params: dict) -> str:
+    return " ".join(f"{key}={value}" for key, value in params.items())
+
+
+def by_case(entries: list[Entry]) -> list[list[Entry]]:
+    """Entries grouped by the case they came from, in order."""
+    groups: dict[int, list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.job.case, []).append(entry)
+    return list(groups.values())
+
+
+class Sweep:
+    """The state of one `gradcmp bench`: its entries so far, and the document on disk."""
+
+    def __init__(self, preset: Preset, jobs: list[Job], settings: Settings, path: str, command: list[str]):
+        self.preset, self.jobs, self.settings, self.path = preset, jobs, settings, path
+        self.entries: list[Entry] = []
+        self.status = "running"
+        self.extra: dict = {}  # sections added after the sweep (the baseline comparison)
+        self.saved: dict = {}  # the document as last written
+        self.header = {
+            "format": FORMAT,
+            "gradcmp_version": __version__,
+            "command": command,
+            "started": _now(),
+            "preset": {"name": preset.name, "source": preset.source, "description": preset.description},
+            "settings": asdict(settings),
+        }
+
+    @property
+    def total_rows(self) -> int:
+        return sum(len(job.strategies) for job in self.jobs)
+
+    @property
+    def finished_rows(self) -> int:
+        return sum(len(entry.run.results) for entry in self.entries)
+
+    def next_row(self) -> str | None:
+        """'problem knobs strategy' of the row measured next, None when every row is done."""
+        if self.entries and len(self.entries[-1].run.results) < len(self.entries[-1].job.strategies):
+            job, done = self.entries[-1].job, len(self.entries[-1].run.results)
+        elif len(self.entries) < len(self.jobs):
+            job, done = self.jobs[len(self.entries)], 0
+        else:
+            return None
+        return f"{job.problem.name} {_params(job.params)} {job.strategies[done][0].name}"
+
+    def run(self, on_row: Callable[[Entry, Result], None] = lambda entry, result: None) -> None:
+        """Measure every job in turn, saving the file after each row; Interrupted passes through."""
+        from gradcmp.run import run_problem
+
+        self.header["machine"] = machine_info(self.settings.device)
+        self.save()
+        for job in self.jobs:
+            partial = Run(job.problem.name, job.params, self.settings.dtype, self.settings.device,
+                          self.settings.seed, self.settings.threads)
+            entry = Entry(job, partial)
+            self.entries.append(entry)
+
+            def on_result(result: Result, entry=entry):
+                entry.run.results.append(result)
+                self.save()
+                on_row(entry, result)
+
+            entry.run = run_problem(job.problem, job.params, job.strategies, self.settings, on_result)
+            self.save()
+        self.status = "complete"
+
+    def analysis(self) -> tuple[list, list]:
+        """(scaling laws, recommendations) of the finished entries, case by case."""
+        laws, recommendations = [], []
+        for group in by_case(self.entries):
+            runs = [entry.run for entry in group]
+            knob = group[0].job.sweep
+            if knob:
+                laws.extend(scaling_laws(group[0].run.problem, knob, runs))
+            recommendations.append(recommend(runs, knob))
+        return laws, recommendations
+
+    def document(self) -> dict:
+        laws, recommendations = self.analysis() if self.status != "running" else ([], [])
+        failures = gate_failures(self.entries)
+        return {
+            **self.header,
+            "status": self.status,  # running | complete | interrupted | crashed
+            "updated": _now(),
+            "runs": [entry.to_json() for entry in self.entries],
+            "scaling": [law.to_json() for law in laws],
+            "recommendations": [recommendation.to_json() for recommendation in recommendations],
+            "gate": {"passed": not failures, "failures": failures},
+            **self.extra,
+        }
+
+    def save(self) -> None:
+        self.saved = self.document()
+        write_json_atomic(self.path, self.saved)
+
+    def stop(self, interrupted: Interrupted | KeyboardInterrupt) -> int:
+        """Record the interruption in the file; the exit status the command should end with."""
+        self.status = "interrupted"
+        self.save()
+        return 128 + getattr(interrupted, "signum", signal.SIGINT)
+
+
+def default_output(preset: Preset) -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"results-{preset.name}-{stamp}.json"

@@ -1,0 +1,273 @@
+"""Presets: a benchmark sweep written in TOML, checked whole before anything runs.
+
+Reading a file (`load_preset`) checks its structure: known keys, right types. Planning it (`plan`)
+checks it against the registries (problems, strategies, knobs) and expands each case's sweep into
+Jobs, the problem configurations `run_problem` measures. Every error names the file and the key.
+Nothing here imports torch.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gradcmp.config import ConfigError, parse_bytes, resolve_params
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+DTYPES = ("float32", "float64")
+DEVICES = ("cpu", "cuda")
+
+_NUMBER = (int, float)
+# Top-level keys that set how to measure (gradcmp.config.Settings fields), with the type each takes.
+SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "dtype": (str,), "device": (str,), "seed": (int,), "threads": (int,),
+    "min_run_time": _NUMBER, "max_time": _NUMBER, "max_memory": (str, int),
+}
+TOP_KEYS = ("description", *SETTING_TYPES, "case")
+CASE_KEYS = ("problem", "strategies", "sizes", "params", "tolerance")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One [[case]] table: a problem, its strategies (None: every applicable one), the knob values.
+
+    params maps a knob to its values; at most one knob has more than one value (the sweep).
+    sizes are values of the problem's main knob (resolved in `plan`, where the problem is known).
+    """
+
+    problem: str
+    strategies: tuple[str, ...] | None = None
+    sizes: tuple[Any, ...] = ()
+    params: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    source: str  # the file it came from, or "command line"
+    description: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)  # only the settings the file sets
+    cases: tuple[Case, ...] = ()
+
+
+@dataclass
+class Job:
+    """One problem configuration of a sweep: everything `run_problem` needs, and the case's gate."""
+
+    case: int  # position of its case in the preset, from 1
+    problem: Any  # gradcmp.problems.Problem
+    params: dict[str, Any]
+    strategies: list  # (Strategy, reason it cannot run or None), as from select_strategies
+    sweep: str | None  # the knob this case sweeps, None when it runs one configuration
+    tolerance: float | None
+
+
+def shipped_presets() -> list[str]:
+    return sorted(path.stem for path in PRESET_DIR.glob("*.toml"))
+
+
+def preset_path(name_or_path: str) -> Path:
+    """A shipped preset's name (presets/NAME.toml) or a path to the user's own file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.parent != Path("."):
+        if not path.is_file():
+            raise ConfigError(f"preset file {name_or_path} does not exist")
+        return path
+    shipped = PRESET_DIR / f"{name_or_path}.toml"
+    if not shipped.is_file():
+        raise ConfigError(f"unknown preset {name_or_path!r}; shipped presets: {', '.join(shipped_presets())}"
+                          " (or give the path of a .toml file)")
+    return shipped
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """Read and structurally check a preset (keys and types); the registries are checked by `plan`."""
+    path = preset_path(name_or_path)
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read it: {error.strerror}") from None
+    return parse_preset(data, path.stem, str(path))
+
+
+def _type_name(kinds: tuple[type, ...]) -> str:
+    words = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             list: "a list", dict: "a table"}
+    if float in kinds:  # an integer is a number: say "a number" once
+        kinds = tuple(kind for kind in kinds if kind is not int)
+    return " or ".join(words[kind] for kind in kinds)
+
+
+def _check_type(source: str, key: str, value, kinds: tuple[type, ...]):
+    # bool is an int to Python, never to a preset's reader
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        raise ConfigError(f"{source}: {key} must be {_type_name(kinds)}, got {value!r}")
+    return value
+
+
+def _check_keys(source: str, where: str, table: dict, allowed: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{source}: {where}{key}: unknown key; allowed keys: {', '.join(allowed)}")
+
+
+def parse_preset(data: dict, name: str, source: str) -> Preset:
+    """A Preset from a parsed TOML table; ConfigError naming `source` and the key on any mistake."""
+    _check_keys(source, "", data, TOP_KEYS)
+    description = _check_type(source, "description", data.get("description", ""), (str,))
+    settings = {key: _setting(source, key, data[key]) for key in SETTING_TYPES if key in data}
+    cases = _check_type(source, "case", data.get("case", []), (list,))
+    if not cases:
+        raise ConfigError(f"{source}: case: a preset needs at least one [[case]] table")
+    return Preset(name, source, description, settings,
+                  tuple(_case(source, f"case[{number}]", table) for number, table in enumerate(cases, 1)))
+
+
+def _setting(source: str, key: str, value):
+    _check_type(source, key, value, SETTING_TYPES[key])
+    choices = {"dtype": DTYPES, "device": DEVICES}.get(key)
+    if choices:
+        if value not in choices:
+            raise ConfigError(f"{source}: {key} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+    if key == "max_memory":
+        try:
+            return parse_bytes(str(value))
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {key}: {error}") from None
+    if key != "seed" and value <= 0:
+        raise ConfigError(f"{source}: {key} must be positive, got {value!r}")
+    return float(value) if key in ("min_run_time", "max_time") else value
+
+
+def _case(source: str, where: str, table) -> Case:
+    _check_type(source, where, table, (dict,))
+    _check_keys(source, f"{where}.", table, CASE_KEYS)
+    if "problem" not in table:
+        raise ConfigError(f"{source}: {where}.problem: missing; every case names its problem")
+    problem = _check_type(source, f"{where}.problem", table["problem"], (str,))
+    strategies = None
+    if "strategies" in table:
+        listed = _check_type(source, f"{where}.strategies", table["strategies"], (list,))
+        if not listed:
+            raise ConfigError(f"{source}: {where}.strategies: empty; leave the key out to run every "
+                              "applicable strategy")
+        strategies = tuple(_check_type(source, f"{where}.strategies[{i}]", name, (str,))
+                           for i, name in enumerate(listed))
+    sizes = tuple(_check_type(source, f"{where}.sizes", table.get("sizes", []), (list,)))
+    params = {}
+    for key, value in _check_type(source, f"{where}.params", table.get("params", {}), (dict,)).items():
+        values = tuple(value) if isinstance(value, list) else (value,)
+        if not values:
+            raise ConfigError(f"{source}: {where}.params.{key}: an empty list")
+        params[key] = values
+    tolerance = table.get("tolerance")
+    if tolerance is not None:
+        _check_type(source, f"{where}.tolerance", tolerance, _NUMBER)
+        if not tolerance > 0:
+            raise ConfigError(f"{source}: {where}.tolerance must be positive, got {tolerance!r}")
+        tolerance = float(tolerance)
+    return Case(problem, strategies, sizes, params, tolerance)
+
+
+def command_line_preset(problems: list[str]) -> Preset:
+    """The sweep `gradcmp bench --problem P ...` runs without a preset: one case per problem."""
+    return Preset("command-line", "command line", cases=tuple(Case(problem) for problem in problems))
+
+
+def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str] | None = None,
+         sizes: list[str] | None = None, params: dict[str, list[str]] | None = None) -> list[Job]:
+    """Every Job of the preset, checked against the registries before anything runs.
+
+    problems    keep only the cases of these problems (each must have one)
+    strategies  keep only these strategies (silently dropped where one does not apply)
+    sizes       replace the main knob's values in every case (text, as typed by the user)
+    params      replace these knobs' values in every case (text)
+    """
+    from gradcmp.run import get_problem
+    from gradcmp.strategies import STRATEGIES
+
+    for name in strategies or ():
+        if name not in STRATEGIES:
+            raise ConfigError(f"--strategy: unknown strategy {name!r}; choose from: {', '.join(STRATEGIES)}")
+    for name in problems or ():
+        try:
+            get_problem(name)
+        except ConfigError as error:
+            raise ConfigError(f"--problem: {error}") from None
+    cases = list(enumerate(preset.cases, 1))
+    for number, case in cases:  # the whole file is checked, even the cases left out below
+        _case_jobs(preset.source, number, case, None, None, {})
+    if problems:
+        for name in problems:
+            if not any(case.problem == name for _, case in cases):
+                raise ConfigError(f"--problem: preset {preset.name} has no case for problem {name}")
+        cases = [(number, case) for number, case in cases if case.problem in problems]
+    jobs = []
+    for number, case in cases:
+        jobs.extend(_case_jobs(preset.source, number, case, strategies, sizes, params or {}))
+    if not jobs:
+        raise ConfigError(f"--strategy: none of {', '.join(strategies or ())} applies to any case of "
+                          f"preset {preset.name}")
+    return jobs
+
+
+def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[Job]:
+    from gradcmp.run import get_problem, select_strategies
+
+    where = f"{source}: case[{number}]"
+    try:
+        problem = get_problem(case.problem)
+    except ConfigError as error:
+        raise ConfigError(f"{where}.problem: {error}") from None
+    try:
+        chosen = select_strategies(problem, list(case.strategies) if case.strategies else None)
+    except ConfigError as error:
+        raise ConfigError(f"{where}.strategies: {error}") from None
+    # inapplicable strategies are no measurement: drop them; unavailable ones stay as skipped rows
+    chosen = [(strategy, reason) for strategy, reason in chosen if strategy.applies_to(problem) is None
+              and (not strategy_filter or strategy.name in strategy_filter)]
+
+    # knob -> (values, where they came from, whether typed by TOML rather than text from the CLI)
+    values: dict[str, tuple[tuple, str, bool]] = {}
+    for key, given in case.params.items():
+        values[key] = (given, f"{where}.params.{key}", True)
+    if case.sizes:
+        if problem.main_knob in case.params:
+            raise ConfigError(f"{where}.sizes: sets {problem.main_knob}, which params sets too; keep one")
+        values[problem.main_knob] = (case.sizes, f"{where}.sizes", True)
+    for key, given in overrides.items():
+        values[key] = (tuple(given), f"--param {key}", False)
+    if sizes:
+        values[problem.main_knob] = (tuple(sizes), "--sizes", False)
+
+    knobs = {knob.name: knob for knob in problem.knobs}
+    checked = {}
+    for key, (given, label, typed) in values.items():
+        try:
+            for value in given:
+                if typed and key in knobs:
+                    knobs[key].check(value)  # a preset's values are typed: "16" is no integer
+            checked[key] = [resolve_params(problem.knobs, {key: value}, problem.name)[key] for value in given]
+        except ConfigError as error:
+            raise ConfigError(f"{label}: {error}") from None
+    swept = [key for key, given in checked.items() if len(given) > 1]
+    if len(swept) > 1:
+        raise ConfigError(f"{where}: sweeps {' and '.join(swept)}; a case sweeps at most one knob "
+                          "(split it into several cases)")
+    sweep = swept[0] if swept else None
+    if not chosen:
+        return []
+    fixed = {key: given[0] for key, given in checked.items()}
+    jobs = []
+    for value in checked[sweep] if sweep else [None]:
+        given = dict(fixed, **({sweep: value} if sweep else {}))
+        jobs.append(Job(number, problem, resolve_params(problem.knobs, given, problem.name), chosen, sweep,
+                        case.tolerance))
+    return jobs
