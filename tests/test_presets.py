@@ -8,10 +8,6 @@ from gradcmp.presets import Case, Preset, load_preset, plan, shipped_presets
 from gradcmp.problems import PROBLEMS
 from gradcmp.strategies import STRATEGIES
 
-# Presets whose problems or strategies land on other branches; the lead empties this at merge.
-PENDING = {"neural-ode-memory": "neural-ode, backprop, checkpoint and adjoint come with the ODE branches"}
-
-
 @pytest.mark.parametrize("name", shipped_presets())
 def test_shipped_preset_parses(name):
     preset = load_preset(name)
@@ -20,8 +16,6 @@ def test_shipped_preset_parses(name):
 
 @pytest.mark.parametrize("name", shipped_presets())
 def test_shipped_preset_plans_against_the_registries(name):
-    if name in PENDING:
-        pytest.skip(PENDING[name])
     jobs = plan(load_preset(name))
     assert jobs and all(job.strategies for job in jobs)
 
