@@ -105,7 +105,7 @@ class _Adjoint(torch.autograd.Function):
                 times = segment.times
                 for i in reversed(range(len(times) - 1)):
                     y[:n] = anchors[i + 1].reshape(-1)  # restart x from the forward solution
-                    y = _solve(field, y, (-times[i + 1], -times[i]), options, segment.steps, counters, "_bwd",
+                    y = _solve(field, y, (times[i + 1], times[i]), options, segment.steps, counters, "_bwd",
                                backward=True, norm=norm)[-1]
                 if not ctx.checkpointed:
                     _check_drift(y[:n], anchors[0], times[0])
@@ -135,18 +135,18 @@ def _unchanged(tensor):
 
 
 def _adjoint_field(rhs, params, leaves, shape):
-    """dy/ds of y = [x, lambda, theta_bar] (flat) in reversed time s = -t:
-    (-f, lambda^T df/dx, lambda^T df/dparams), `leaves` being the tensors in `params`.
-    Cost: one evaluation of f and one VJP."""
+    """dy/dt of y = [x, lambda, theta_bar] (flat), solved from t_K down to t_0 (theta_bar(t) is the
+    integral from t to t_K): (f, -lambda^T df/dx, -lambda^T df/dparams), `leaves` being the tensors
+    in `params`. Cost: one evaluation of f and one VJP (with -lambda, so no result needs negating)."""
     n = math.prod(shape)
 
-    def field(s, y):
+    def field(t, y):
         x = y[:n].view(shape).detach().requires_grad_(True)
         with torch.enable_grad():
-            x_dot = rhs(-s, x, params)
-            x_bar, *params_bar = torch.autograd.grad(x_dot, (x, *leaves), y[n:2 * n].view(shape),
+            x_dot = rhs(t, x, params)
+            x_bar, *params_bar = torch.autograd.grad(x_dot, (x, *leaves), y[n:2 * n].view(shape).neg(),
                                                      allow_unused=True, materialize_grads=True)
-        return torch.cat([x_dot.neg().reshape(-1), x_bar.reshape(-1), *(bar.reshape(-1) for bar in params_bar)])
+        return torch.cat([x_dot.reshape(-1), x_bar.reshape(-1), *(bar.reshape(-1) for bar in params_bar)])
 
     return field
 
