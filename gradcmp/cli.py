@@ -23,7 +23,7 @@ def _console(stderr: bool = False):
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr) if stream.isatty() else Console(stderr=stderr, width=160)
+    return Console(stderr=stderr) if stream.isatty() else Console(stderr=stderr, width=220)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
