@@ -252,13 +252,8 @@ def _measure(sweep) -> None:
     """Run the sweep under a progress bar (only on a terminal); on SIGINT/SIGTERM say where the rows are and exit."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    import gc
-
     from gradcmp.bench import interruptible
 
-    # measure.clean() collects garbage before every measurement; with torch's ~170k import-time
-    # objects frozen out of the collector's view, each collect takes microseconds, not 0.1-0.2 s.
-    gc.freeze()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=_console(stderr=True), transient=True,
                         disable=not (sys.stdout.isatty() and sys.stderr.isatty()))

@@ -30,8 +30,14 @@ def synchronize(device: torch.device) -> None:
 
 
 def clean(device: torch.device) -> None:
-    """Free what earlier measurements left behind, so the order of strategies does not matter."""
+    """Free what earlier measurements left behind, so the order of strategies does not matter.
+
+    What survives the collection (torch's and the lazily imported modules' objects, the instance)
+    is frozen out of the collector's view, so the next collection only scans what was made since:
+    microseconds instead of 0.1-0.2 s per call with torch loaded.
+    """
     gc.collect()
+    gc.freeze()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
