@@ -120,7 +120,9 @@ def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
 
     run = next((run for run in reversed(runs) if len(finished(run)) > 1), runs[-1])
     ok = finished(run)
-    where = f"{knob}={run.params[knob]}" if knob else " ".join(f"{k}={v}" for k, v in run.params.items())
+    # the swept knob, else the main one (the first): the table's title above gives all the others
+    shown = knob or next(iter(run.params))
+    where = f"{shown}={run.params[shown]}"
     if not ok:
         return Recommendation(run.problem, run.params, None, None, None,
                               (f"no strategy finished at {where}; see the reasons above",))
