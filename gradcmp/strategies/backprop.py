@@ -11,7 +11,7 @@ def vector_field_saved_bytes(instance) -> int:
     system = instance.ode
     theta = instance.x.detach().requires_grad_(True)
     with torch.enable_grad():
-        params = theta if system.unpack is None else system.unpack(theta)
+        params = system.parameters(theta)
         _, saved = call_with_saved_bytes(lambda: system.vector_field(system.times[0], system.x0, params))
     return saved
 
