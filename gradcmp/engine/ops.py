@@ -7,10 +7,12 @@ primitive up in rules.RULES.
 """
 from __future__ import annotations
 
+import abc
+
 from gradcmp.engine.rules import RULES
 
 
-class Traced:
+class Traced(abc.ABC):
     """What reverse.Value and forward.Dual share: an array `value`, numpy-like operators, and
     `trace(name, *args)`, the way the subclass evaluates a primitive (record it, or push a tangent).
     """
@@ -18,8 +20,9 @@ class Traced:
     value: object
 
     @classmethod
+    @abc.abstractmethod
     def trace(cls, name: str, *args):
-        raise NotImplementedError
+        """Evaluate primitive `name` on args, at least one of them of this type."""
 
     @property
     def shape(self) -> tuple[int, ...]:
