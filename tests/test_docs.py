@@ -3,9 +3,12 @@
 Commands are the `gradcmp ...` lines (also `.venv/bin/gradcmp`, `python -m gradcmp`) in the shell code blocks
 of README.md, CONTRIBUTING.md and docs/*.md: each must parse with the real command line (click's
 make_context), and the problems, strategies, params and presets it names must exist in the registries.
+A python block followed by "prints" and a plain block must still print that.
 """
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -149,6 +152,25 @@ def test_the_command_finder_reads_chains_continuations_and_prompts(tmp_path):
                     "    -p mlp\n```\n```toml\ngradcmp = 1\n```\n```\ngradcmp bench\n```\n")
     assert documented_commands(page, tmp_path) == [
         ("page.md:3", ["list"]), ("page.md:4", ["run", "-p", "mlp"]), ("page.md:11", ["bench"])]
+
+
+PYTHON_EXAMPLE = re.compile(r"^```python\n(.*?)^```\n\nprints\n\n```\n(.*?)^```", re.MULTILINE | re.DOTALL)
+EXAMPLES = [(f"{page.relative_to(ROOT)}:{page.read_text()[:match.start()].count(chr(10)) + 1}", *match.groups())
+            for page in PAGES for match in PYTHON_EXAMPLE.finditer(page.read_text())]
+NUMBER = re.compile(r"-?\d+\.\d*(?:e[-+]?\d+)?")
+
+
+def test_the_docs_have_a_python_example_with_its_output():
+    assert any(where.startswith("docs/engine.md") for where, _, _ in EXAMPLES)
+
+
+@pytest.mark.parametrize("where, code, expected", EXAMPLES, ids=[where for where, _, _ in EXAMPLES])
+def test_python_example_prints_what_the_docs_say(where, code, expected):
+    """Run in its own process (an example may register things); numbers agree to 1e-12, the rest exactly."""
+    printed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert NUMBER.sub("#", " ".join(printed.split())) == NUMBER.sub("#", " ".join(expected.split()))
+    assert [float(n) for n in NUMBER.findall(printed)] == pytest.approx(
+        [float(n) for n in NUMBER.findall(expected)], rel=1e-12, abs=1e-15)
 
 
 DOCS_TEXT = "\n".join(page.read_text() for page in PAGES)
