@@ -1,7 +1,7 @@
 """dx/dt = A x: the ODE whose exact gradient is known, so the solver's own error shows."""
 from gradcmp.config import Knob
-from gradcmp.ode.system import OdeSystem, SolverOptions, ode_instance, solver_knobs
-from gradcmp.problems.base import Problem
+from gradcmp.ode.system import OdeSystem, SolverOptions, solver_knobs
+from gradcmp.problems.base import Problem, ode_instance
 
 
 def exact_loss_and_gradient(a, x0, target, horizon):

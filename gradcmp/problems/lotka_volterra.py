@@ -2,9 +2,8 @@
 from functools import lru_cache
 
 from gradcmp.config import Knob
-from gradcmp.ode.system import (OdeSystem, SolverOptions, ode_instance, reference_gradient, reference_options,
-                                solver_knobs)
-from gradcmp.problems.base import Problem
+from gradcmp.ode.system import OdeSystem, SolverOptions, reference_gradient, reference_options, solver_knobs
+from gradcmp.problems.base import Problem, ode_instance
 
 # du/dt = alpha u - beta u v (prey), dv/dt = delta u v - gamma v (predators): the textbook values.
 TRUE_THETA = (1.5, 1.0, 1.0, 3.0)  # alpha, beta, delta, gamma

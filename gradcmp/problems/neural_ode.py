@@ -2,8 +2,8 @@
 from functools import lru_cache
 
 from gradcmp.config import Knob
-from gradcmp.ode.system import OdeSystem, SolverOptions, ode_instance, reference_gradient, solver_knobs
-from gradcmp.problems.base import Problem
+from gradcmp.ode.system import OdeSystem, SolverOptions, reference_gradient, solver_knobs
+from gradcmp.problems.base import Problem, ode_instance
 
 # Tight enough to resolve rk4's error at 1000 steps (about 3e-14), cheap here (146 dopri5 steps).
 REFERENCE_TOLERANCE = 1e-14

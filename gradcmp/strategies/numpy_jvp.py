@@ -28,7 +28,7 @@ class NumpyJvp(Strategy):
     numpy_memory = True
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import warm_time
+        from gradcmp.probes import warm_time
 
         numel = instance.numpy_x.size
         seconds = warm_time(lambda: _directional_derivative(instance, 0), instance.x.device)
