@@ -1,4 +1,7 @@
 """Problems: reproducible data, conditioning, and references that match the seeds' formulas."""
+import re
+
+import pytest
 import torch
 
 from gradcmp.problems import PROBLEMS
@@ -45,3 +48,20 @@ def test_float32_instances_keep_a_float64_reference(build):
     instance = build("sin-wy", dtype=torch.float32, size=8)
     assert instance.x.dtype == torch.float32
     assert instance.reference.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_every_problem_builds_its_test_params_reproducibly_with_a_float64_reference(small_instance, name):
+    first, again = small_instance(name), small_instance(name)
+    assert torch.equal(first.x, again.x)
+    assert float(first.loss(first.x)) == float(again.loss(again.x))
+    assert first.reference.dtype == torch.float64 and first.reference.shape == first.x.shape
+    assert small_instance(name, torch.float32).x.dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_descriptions_and_param_help_are_plain_words(name):
+    """No "(seed N)" (it reads as --seed) and no module or class names."""
+    problem = PROBLEMS[name]
+    for text in (problem.description, *(knob.help for knob in problem.knobs)):
+        assert text and not re.search(r"\(seed \d\)|gradcmp\.|Instance|[a-z]+Error\b", text), text

@@ -85,4 +85,5 @@ PROBLEM = Problem(
     ),
     build=build,
     provides=frozenset({"ode", "chain"}),
+    test_params={"steps": 400, "n": 3, "batch": 2},  # rk4's error below 1e-11
 )

@@ -68,7 +68,7 @@ def build(params, dtype, device, seed):
 
 PROBLEM = Problem(
     name="neural-ode",
-    description="dx/dt = W2 tanh(W1 x + b1) + b2 over a batch, J = mean ||x(t_k) - y_k||^2 at obs times (seed 3)",
+    description="dx/dt = W2 tanh(W1 x + b1) + b2 over a batch, J = mean ||x(t_k) - y_k||^2 at obs times",
     knobs=(
         *solver_knobs(steps=100, method="rk4"),
         Knob("dim", 4, "state dimension d", minimum=1),
@@ -80,4 +80,5 @@ PROBLEM = Problem(
     ),
     build=build,
     provides=frozenset({"ode", "chain"}),
+    test_params={"steps": 50, "dim": 2, "hidden": 4, "batch": 2},
 )

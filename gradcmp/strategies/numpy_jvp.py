@@ -23,7 +23,7 @@ class NumpyJvp(Strategy):
     """
 
     name = "numpy-jvp"
-    description = "forward mode in gradcmp.engine (numpy): dual numbers, one JVP per input"
+    description = "forward mode in gradcmp's numpy engine: dual numbers, one JVP per input"
     requires = frozenset({"numpy"})
     numpy_memory = True
 
