@@ -153,5 +153,6 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
         return unmeasured("skipped", str(skip))
     except Exception as error:  # a solver that diverged, an out-of-memory, ...: reported, not raised
         lines = str(error).strip().splitlines()
-        return unmeasured("failed", f"{type(error).__name__}: {lines[0] if lines else 'no message'}")
+        # the message's first line, never the exception's class name (the user did not write the class)
+        return unmeasured("failed", lines[0] if lines else "stopped by an error without a message")
     return row
