@@ -32,13 +32,24 @@ def main():
 
 
 @main.command("list")
-def list_command():
-    """Problems (with knobs), strategies, and which strategy applies to which problem."""
-    from gradcmp.problems import PROBLEMS
+@click.argument("problem", required=False)
+def list_command(problem):
+    """Problems (with params), strategies, and which strategy applies to which problem; with PROBLEM,
+    that problem's params (help, default, range) and the strategies that apply to it."""
+    from gradcmp.problems import PROBLEMS, get_problem
     from gradcmp.report import list_tables
     from gradcmp.strategies import STRATEGIES
 
-    _console().print(list_tables(PROBLEMS, STRATEGIES))
+    if problem is None:
+        _console().print(list_tables(PROBLEMS, STRATEGIES))
+        return
+    from gradcmp.problem_sheet import problem_sheet
+
+    try:
+        chosen = get_problem(problem)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="PROBLEM") from None
+    _console().print(problem_sheet(chosen, STRATEGIES))
 
 
 def _positive_int(ctx, param, value):

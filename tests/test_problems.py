@@ -3,7 +3,9 @@ import re
 
 import pytest
 import torch
+from click.testing import CliRunner
 
+from gradcmp.cli import main
 from gradcmp.problems import PROBLEMS
 
 
@@ -65,3 +67,19 @@ def test_descriptions_and_param_help_are_plain_words(name):
     problem = PROBLEMS[name]
     for text in (problem.description, *(knob.help for knob in problem.knobs)):
         assert text and not re.search(r"\(seed \d\)|gradcmp\.|Instance|[a-z]+Error\b", text), text
+
+
+def test_list_problem_shows_each_params_help_default_and_range_and_the_strategies_that_apply():
+    result = CliRunner().invoke(main, ["list", "linear-ode"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    row = next(line for line in lines if "│ method " in line)
+    assert "rk4" in row and "one of euler, midpoint, rk4, dopri5" in row and "ODE solver" in row
+    assert any("│ T " in line and "number > 0" in line and "horizon" in line for line in lines)
+    assert any("│ backprop " in line for line in lines) and not any("│ numpy-vjp " in line for line in lines)
+    assert "not applicable to linear-ode: numpy-vjp, numpy-jvp (needs a problem with a numpy twin" in result.output
+
+
+def test_list_of_an_unknown_problem_exits_2_naming_the_problems():
+    result = CliRunner().invoke(main, ["list", "nope"])
+    assert result.exit_code == 2 and "unknown problem 'nope'; choose from: inv-norm" in result.output
