@@ -131,8 +131,8 @@ def _write_gradients(path: str, arrays: dict) -> None:
 @click.option("--strategy", "-s", "strategies", multiple=True,
               help="Strategy name; repeat for several. Default: every strategy (inapplicable ones shown as skipped).")
 @click.option("--size", "-n", type=int, callback=_positive_int,
-              help="The problem's main knob (matrix side, ...).")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Set any knob of the problem; repeatable.")
+              help="The problem's main param (matrix side, ODE steps, ...: see `gradcmp list PROBLEM`).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Set any param of the problem; repeatable.")
 @settings_options
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @_save_gradients_option
@@ -194,9 +194,9 @@ def _sizes(ctx, param, value):
 @click.option("--strategy", "-s", "strategies", multiple=True,
               help="Only this strategy (where it applies); repeatable. Default: the preset's, or every applicable one.")
 @click.option("--sizes", callback=_sizes, metavar="N,N,...",
-              help="Values of each problem's main knob, e.g. 16,32,64 (replaces the preset's).")
+              help="Values of each problem's main param, e.g. 16,32,64 (replaces the preset's).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE[,VALUE...]",
-              help="Set a knob in every case; several values sweep it. Repeatable.")
+              help="Set a param in every case; several values sweep it. Repeatable.")
 @settings_options
 @click.option("--output", "-o", metavar="FILE.json",
               help="Results file, rewritten after every row. Default: results-<preset>-<time>.json")
@@ -372,7 +372,7 @@ def _summary(sweep, console) -> bool:
 @click.option("--fail-on-regression", type=float, callback=_positive_float, metavar="RATIO",
               help="Exit 1 when a time or memory ratio (new / old) exceeds RATIO.")
 def compare_command(baseline, current, fail_on_regression):
-    """Compare two saved results files row by row (same problem, knobs, strategy, dtype, device)."""
+    """Compare two saved results files row by row (same problem, params, strategy, dtype, device)."""
     from gradcmp.results import compare_runs, load_runs
 
     try:
