@@ -21,9 +21,7 @@ class Problem:
     """A differentiable scalar loss, described by data so `gradcmp list` needs no torch.
 
     `build(params, dtype, device, seed)` returns an Instance; it imports torch itself.
-    The first knob is the main one, the one `--size` sets. `test_params` is a small configuration
-    (partial: defaults fill the rest) on which every applicable strategy meets the float64 reference
-    to 1e-8 in well under a second; the tests run every registered strategy on it.
+    The first knob is the main one, the one `--size` sets.
     """
 
     name: str
@@ -31,6 +29,8 @@ class Problem:
     knobs: tuple[Knob, ...]
     build: Callable[..., "Instance"]
     provides: frozenset[str] = frozenset()
+    # A small configuration (partial: defaults fill the rest) on which every applicable strategy
+    # meets the float64 reference to 1e-8 in well under a second: the tests run each strategy on it.
     test_params: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

@@ -37,7 +37,7 @@ PROBLEM = Problem(
     name="inv-norm",
     description="z = ||X^-1||_F for an n x n well-conditioned X",
     knobs=(Knob("size", 64, "n, the side of the matrix X", minimum=1),),
+    test_params={"size": 5},
     build=build,
     provides=frozenset({"chain", "numpy"}),
-    test_params={"size": 5},
 )

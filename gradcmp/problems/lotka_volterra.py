@@ -70,7 +70,7 @@ PROBLEM = Problem(
         Knob("T", 10.0, "horizon (about 2 predator-prey cycles at the default theta)", above=0),
         Knob("obs", 10, "evenly spaced observation times in (0, T]", minimum=1),
     ),
+    test_params={"steps": 200, "T": 1.0, "obs": 2},  # a short horizon: a cheap reference, rk4's error about 4e-10
     build=build,
     provides=frozenset({"ode", "chain"}),
-    test_params={"steps": 200, "T": 1.0, "obs": 2},  # a short horizon: a cheap reference, rk4's error about 4e-10
 )

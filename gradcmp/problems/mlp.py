@@ -66,7 +66,7 @@ PROBLEM = Problem(
         Knob("layers", 3, "number of weight matrices", minimum=1),
         Knob("batch", 16, "rows of the input batch", minimum=1),
     ),
+    test_params={"size": 4, "layers": 3, "batch": 5},
     build=build,
     provides=frozenset({"numpy"}),
-    test_params={"size": 4, "layers": 3, "batch": 5},
 )

@@ -78,7 +78,7 @@ PROBLEM = Problem(
         Knob("obs", 1, "observation times T k / obs, k = 1..obs, that the loss compares with targets", minimum=1),
         Knob("running_cost", False, "add the integral of mean(x^2) dt over [0, T] to J"),
     ),
+    test_params={"steps": 50, "dim": 2, "hidden": 4, "batch": 2},
     build=build,
     provides=frozenset({"ode", "chain"}),
-    test_params={"steps": 50, "dim": 2, "hidden": 4, "batch": 2},
 )

@@ -35,7 +35,7 @@ PROBLEM = Problem(
         Knob("size", 64, "n, the length of y (columns of W)", minimum=1),
         Knob("m", 0, "rows of W (0: same as size)", minimum=0),
     ),
+    test_params={"size": 6, "m": 4},  # a non-square W, so a transposed index cannot pass
     build=build,
     provides=frozenset({"chain", "numpy"}),
-    test_params={"size": 6, "m": 4},  # a non-square W, so a transposed index cannot pass
 )
