@@ -22,3 +22,15 @@ def build():
         return problem.build(values, dtype, torch.device("cpu"), seed)
 
     return make
+
+
+@pytest.fixture
+def small_instance():
+    """small_instance(problem, dtype=torch.float64) -> Instance of the problem's own test_params (CPU, seed 0)."""
+    from gradcmp.config import resolve_params
+
+    def make(name, dtype=torch.float64):
+        problem = PROBLEMS[name]
+        return problem.build(resolve_params(problem.knobs, problem.test_params, name), dtype, torch.device("cpu"), 0)
+
+    return make
