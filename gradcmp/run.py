@@ -10,6 +10,11 @@ from gradcmp.strategies import STRATEGIES, Strategy
 
 
 def get_problem(name: str) -> Problem:
+    """A registered problem, or the user's own FILE.py:NAME / package.module:NAME (imported now)."""
+    from gradcmp.problems.user import is_user_problem, user_problem
+
+    if is_user_problem(name):
+        return user_problem(name)
     if name not in PROBLEMS:
         raise ConfigError(f"unknown problem {name!r}; choose from: {', '.join(PROBLEMS)}")
     return PROBLEMS[name]
