@@ -102,7 +102,9 @@ def _check_device(settings: Settings) -> None:
 
 
 @main.command("run")
-@click.option("--problem", "-p", required=True, help="Problem name (see `gradcmp list`).")
+@click.option("--problem", "-p", required=True,
+              help="Problem name (see `gradcmp list`), or your own FILE.py:NAME or package.module:NAME "
+                   "(imported only then; see docs/extending.md).")
 @click.option("--strategy", "-s", "strategies", multiple=True,
               help="Strategy name; repeat for several. Default: every strategy (inapplicable ones shown as skipped).")
 @click.option("--size", "-n", type=int, callback=_positive_int,
@@ -110,7 +112,9 @@ def _check_device(settings: Settings) -> None:
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Set any knob of the problem; repeatable.")
 @settings_options
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def run_command(problem, strategies, size, params, output_format, **measuring):
+@click.option("--tolerance", type=float, callback=_positive_float, metavar="REL",
+              help="Exit 1 when an ok row's relative error exceeds REL (e.g. 1e-6).")
+def run_command(problem, strategies, size, params, output_format, tolerance, **measuring):
     """Compute one problem's gradient with each strategy; print time, memory and error."""
     from gradcmp.run import get_problem, select_strategies
 
@@ -134,14 +138,21 @@ def run_command(problem, strategies, size, params, output_format, **measuring):
 
     from gradcmp.run import run_problem
 
-    run = run_problem(chosen_problem, resolved, chosen, settings)
+    try:
+        run = run_problem(chosen_problem, resolved, chosen, settings)
+    except ConfigError as error:  # the user's factory, at these knob values
+        raise _usage(error, "--problem") from None
     if output_format == "json":
         click.echo(json.dumps(run.to_json(), indent=2))
     else:
         from gradcmp.report import run_table
 
         _console().print(run_table(run))
-    sys.exit(1 if any(result.status == "failed" for result in run.results) else 0)
+    over = [f"{result.strategy} ({result.rel_error:.1e})" for result in run.results if tolerance is not None
+            and result.status == "ok" and result.rel_error is not None and not result.rel_error <= tolerance]
+    if over:
+        click.echo(f"over the tolerance {tolerance:g}: {', '.join(over)}", err=True)
+    sys.exit(1 if over or any(result.status == "failed" for result in run.results) else 0)
 
 
 def _sweep_params(params: tuple[str, ...]) -> dict[str, list[str]]:
