@@ -39,7 +39,12 @@ def list_command():
     from gradcmp.report import list_tables
     from gradcmp.strategies import STRATEGIES
 
-    _console().print(list_tables(PROBLEMS, STRATEGIES))
+    from gradcmp.plugins import SEEN
+
+    console = _console()
+    console.print(list_tables(PROBLEMS, STRATEGIES))
+    for plugin in SEEN:
+        console.print(plugin.line(), style="red" if plugin.error else None, highlight=False, markup=False)
 
 
 def _positive_int(ctx, param, value):

@@ -18,4 +18,6 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     STIFF_LINEAR,
 )}
 
+import gradcmp.strategies  # noqa: E402,F401  (it adds the plug-ins of both registries)
+
 __all__ = ["CAPABILITIES", "Instance", "Problem", "PROBLEMS"]

@@ -1,4 +1,6 @@
 """The strategy registry: one line per strategy. A new strategy is one module plus one line here."""
+from gradcmp.plugins import register as register_plugins
+from gradcmp.problems import PROBLEMS
 from gradcmp.strategies.adjoint import STRATEGY as ADJOINT
 from gradcmp.strategies.adjoint_checkpoint import STRATEGY as ADJOINT_CHECKPOINT
 from gradcmp.strategies.backprop import STRATEGY as BACKPROP
@@ -27,5 +29,7 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     TORCHDIFFEQ_BACKPROP,
     TORCHDIFFEQ_ADJOINT,
 )}
+
+register_plugins(PROBLEMS, STRATEGIES)  # last: a plug-in may import either registry
 
 __all__ = ["Skip", "Strategy", "STRATEGIES"]
