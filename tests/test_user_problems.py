@@ -111,8 +111,8 @@ BAD = {
                "bad.py:f: the factory raised RuntimeError: boom"),
     "wrong-shape": ("def f(dtype, device, seed):\n    return 1, 2, 3, 4", "bad.py:f",
                     "bad.py:f: the factory must return (loss, x)"),
-    "non-scalar": ("import torch\ndef f(dtype, device, seed):\n    return (lambda x: x * 2), torch.ones(3, dtype=dtype)",
-                   "bad.py:f", "bad.py:f: loss(x) must return a scalar tensor, got (3,)"),
+    "non-scalar": ("import torch\ndef f(dtype, device, seed):\n"
+                   "    return (lambda x: x * 2), torch.ones(3, dtype=dtype)", "bad.py:f", "bad.py:f: loss(x) must return a scalar tensor, got (3,)"),
     "no-dependence": ("import torch\ndef f(dtype, device, seed):\n    return (lambda x: torch.tensor(1.0)), "
                       "torch.ones(3, dtype=dtype)", "bad.py:f", "bad.py:f: loss(x) does not depend on x"),
     "integer-x": ("import torch\ndef f(dtype, device, seed):\n    return (lambda x: x.sum()), torch.arange(3)",
@@ -133,6 +133,11 @@ def test_bad_input_is_one_line_naming_the_file_and_exit_2(case, tmp_path, monkey
     message = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert len(message) == 1 and expected in message[0], result.output
     assert "Traceback" not in result.output
+
+
+def test_size_on_a_factory_without_knobs_is_a_usage_error():
+    result = invoke("run", "--problem", "examples/rosen.py:rosenbrock", "--size", "5", *FAST)
+    assert result.exit_code == 2 and "rosen.py:rosenbrock has no knobs, so there is no size to set" in result.output
 
 
 def test_a_module_path_is_imported_as_package_module_name():
