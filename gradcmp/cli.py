@@ -183,7 +183,8 @@ def _sizes(ctx, param, value):
               help="A shipped preset (smoke, default, scaling, ...) or your own .toml file. "
                    "Default: `default`, or none when --problem is given.")
 @click.option("--problem", "-p", "problems", multiple=True,
-              help="Only this problem's cases (with --preset), or a case per problem; repeatable.")
+              help="Only this problem's cases (with --preset), or a case per problem: a name, or your own "
+                   "FILE.py:NAME or package.module:NAME (imported only then); repeatable.")
 @click.option("--strategy", "-s", "strategies", multiple=True,
               help="Only this strategy (where it applies); repeatable. Default: the preset's, or every applicable one.")
 @click.option("--sizes", callback=_sizes, metavar="N,N,...",

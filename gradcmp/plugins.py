@@ -5,9 +5,9 @@
     [project.entry-points."gradcmp.strategies"]
     forward-diff = "my_package.strategies:STRATEGY" # a gradcmp.strategies.Strategy
 
-The registries load them when first imported (gradcmp.strategies, after both hold their built-ins). A plug-in that fails to import, is not a Problem or
-Strategy, or takes a name already used is skipped and recorded in one line, which `gradcmp list`
-prints; it never stops gradcmp. GRADCMP_NO_PLUGINS=1 loads none (the test suite sets it).
+The registries load them when first imported (gradcmp.strategies does, once both hold their
+built-ins). A plug-in that fails to import, is not a Problem or Strategy, or takes a name already
+used is skipped and recorded in one line, which `gradcmp list` prints; it never stops gradcmp. GRADCMP_NO_PLUGINS=1 loads none (the test suite sets it).
 """
 from __future__ import annotations
 

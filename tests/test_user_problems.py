@@ -137,7 +137,8 @@ def test_bad_input_is_one_line_naming_the_file_and_exit_2(case, tmp_path, monkey
 
 def test_size_on_a_factory_without_knobs_is_a_usage_error():
     result = invoke("run", "--problem", "examples/rosen.py:rosenbrock", "--size", "5", *FAST)
-    assert result.exit_code == 2 and "rosen.py:rosenbrock has no knobs, so there is no size to set" in result.output
+    assert result.exit_code == 2
+    assert "rosen.py:rosenbrock has no knobs, so there is no size to set" in result.output
 
 
 def test_a_module_path_is_imported_as_package_module_name():
