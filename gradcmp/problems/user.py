@@ -189,22 +189,20 @@ def _pieces(spec: str, made, params: dict) -> tuple[str, Callable, Any, Any, Any
 
 
 def disagreement(loss, x, gradient, seed: int = 0) -> float:
-    """max over random unit directions u of |(L(x + h u) - L(x - h u)) / 2h - g.u| / |g|, in float64:
-    an independent check of a gradient (central differences, h = eps^(1/3) max(1, |x|_inf))."""
+    """max over random unit directions u of |(L(x + h u) - L(x - h u)) / 2h - g.u| / |g|, in float64 on
+    the CPU: an independent check of a gradient (central differences, h = eps^(1/3) max(1, |x|_inf))."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
-    x = x.detach().to(torch.float64)
-    gradient = gradient.to(torch.float64).reshape(x.shape)
     scale = gradient.norm().item() or 1.0
     step = torch.finfo(torch.float64).eps ** (1 / 3) * max(1.0, x.abs().max().item())
     worst = 0.0
     with torch.no_grad():
         for _ in range(CHECK_DIRECTIONS):
-            u = torch.randn(x.shape, generator=generator, dtype=torch.float64).to(x.device)
+            u = torch.randn(x.shape, generator=generator, dtype=torch.float64)
             u /= u.norm()
             finite = (loss(x + step * u) - loss(x - step * u)).item() / (2 * step)
-            worst = max(worst, abs(finite - (gradient * u.to(gradient.device)).sum().item()) / scale)
+            worst = max(worst, abs(finite - (gradient * u).sum().item()) / scale)
     return worst
 
 
@@ -214,20 +212,24 @@ def _reference(spec: str, kind: str, loss64, x64, given, system64) -> tuple[Any,
 
     from gradcmp.ode.system import REFERENCE_TOLERANCE, reference_gradient
 
-    if given is not None:
-        if not isinstance(given, torch.Tensor) or given.numel() != x64.numel():
-            raise ConfigError(f"{spec}: the reference must be a tensor shaped like x {tuple(x64.shape)}")
-        gradient, name = given.detach().to("cpu", torch.float64).reshape(x64.shape), "given"
-    elif kind == "ode":
-        gradient = reference_gradient(system64, x64)
-        name = f"float64 dopri5 rtol=atol={REFERENCE_TOLERANCE:g}"
-    else:
-        leaf = x64.detach().requires_grad_(True)
-        (gradient,) = torch.autograd.grad(loss64(leaf), leaf, allow_unused=True)
-        if gradient is None:
-            raise ConfigError(f"{spec}: loss(x) does not depend on x; compute it from x with torch")
-        name = "float64 vjp"
-    off = disagreement(loss64, x64, gradient)
+    try:
+        if given is not None:
+            if not isinstance(given, torch.Tensor) or given.numel() != x64.numel():
+                raise ConfigError(f"{spec}: the reference must be a tensor shaped like x {tuple(x64.shape)}")
+            gradient, name = given.detach().to("cpu", torch.float64).reshape(x64.shape), "given"
+        elif kind == "ode":
+            gradient = reference_gradient(system64, x64)
+            name = f"float64 dopri5 rtol=atol={REFERENCE_TOLERANCE:g}"
+        else:
+            leaf = x64.detach().requires_grad_(True)
+            (gradient,) = torch.autograd.grad(loss64(leaf), leaf)
+            name = "float64 vjp"
+        off = disagreement(loss64, x64, gradient)
+    except ConfigError:
+        raise
+    except Exception as error:
+        raise ConfigError(f"{spec}: computing the float64 reference raised {type(error).__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else ''}") from None
     if not off <= CHECK_TOLERANCE:
         return None, (f"{name} NOT USED: it disagrees with float64 finite differences by {off:.1e} "
                       "(relative) along a random direction")
