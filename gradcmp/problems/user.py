@@ -251,7 +251,8 @@ def _build(spec: str, factory, declared: frozenset[str], params: dict, dtype, de
         _, loss64, _, _, system64 = _pieces(
             spec, _call(spec, factory, torch.float64, torch.device("cpu"), seed, kwargs), params)
     reference, how = _reference(spec, kind, loss64, x.detach().to("cpu", torch.float64), given, system64)
-    info = {"reference": how, "x": f"{' x '.join(map(str, x.shape)) or 'scalar'} ({x.numel()} entries)"}
+    shape = f" ({' x '.join(map(str, x.shape))})" if x.dim() > 1 else ""
+    info = {"reference": how, "x": f"{x.numel()} entries{shape}"}
     if kind == "ode":
         return ode_instance(system, x.detach(), reference, info)
     return Instance(x=x.detach(), loss=loss, reference=reference, chain=(loss,), info=info)
