@@ -112,11 +112,15 @@ BAD = {
     "wrong-shape": ("def f(dtype, device, seed):\n    return 1, 2, 3, 4", "bad.py:f",
                     "bad.py:f: the factory must return (loss, x)"),
     "non-scalar": ("import torch\ndef f(dtype, device, seed):\n"
-                   "    return (lambda x: x * 2), torch.ones(3, dtype=dtype)", "bad.py:f", "bad.py:f: loss(x) must return a scalar tensor, got (3,)"),
+                   "    return (lambda x: x * 2), torch.ones(3, dtype=dtype)", "bad.py:f",
+                   "bad.py:f: loss(x) must return a scalar tensor, got (3,)"),
     "no-dependence": ("import torch\ndef f(dtype, device, seed):\n    return (lambda x: torch.tensor(1.0)), "
                       "torch.ones(3, dtype=dtype)", "bad.py:f", "bad.py:f: loss(x) does not depend on x"),
     "integer-x": ("import torch\ndef f(dtype, device, seed):\n    return (lambda x: x.sum()), torch.arange(3)",
                   "bad.py:f", "bad.py:f: x must have a floating dtype"),
+    "reference-shape": ("import torch\ndef f(dtype, device, seed):\n"
+                        "    x = torch.ones(3, dtype=dtype)\n    return (lambda x: x.sum()), x, torch.ones(4)",
+                        "bad.py:f", "bad.py:f: the reference must be a tensor shaped like x (3,)"),
     "no-default": ("import torch\ndef f(dtype, device, seed, n):\n    pass", "bad.py:f", "bad.py:f: give n a default"),
 }
 
@@ -133,6 +137,12 @@ def test_bad_input_is_one_line_naming_the_file_and_exit_2(case, tmp_path, monkey
     message = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert len(message) == 1 and expected in message[0], result.output
     assert "Traceback" not in result.output
+
+
+def test_help_says_user_code_is_imported_only_when_named():
+    for command in ("run", "bench"):
+        text = " ".join(invoke(command, "--help").output.split())
+        assert "FILE.py:NAME or package.module:NAME (imported only then" in text
 
 
 def test_size_on_a_factory_without_knobs_is_a_usage_error():
