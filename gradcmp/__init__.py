@@ -5,7 +5,7 @@ imported on first use, so `import gradcmp` and the command line stay fast.
 """
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "bench", "compare"]
+__all__ = ["__version__", "bench", "compare", "ModuleProblem", "OdeProblem"]
 
 
 def __getattr__(name: str):
@@ -13,4 +13,8 @@ def __getattr__(name: str):
         from gradcmp import api
 
         return getattr(api, name)
+    if name in ("ModuleProblem", "OdeProblem"):  # your own model or ODE
+        from gradcmp.problems import user
+
+        return getattr(user, name)
     raise AttributeError(f"module 'gradcmp' has no attribute {name!r}")

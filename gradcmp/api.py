@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from gradcmp.config import ConfigError, Settings, parse_bytes, resolve_params, torch_dtype_device
+from gradcmp.plugins import load as load_plugins
 from gradcmp.problems import Problem, get_problem
 from gradcmp.results import Run
 from gradcmp.strategies import Strategy, select_strategies
@@ -34,6 +35,7 @@ def compare(problem: str | Problem, strategies: str | Sequence[str | Strategy] |
     keep_gradients  every ok row carries its gradient (Result.gradient) and the Run the reference
                 (Run.reference): torch tensors; Run.gradient_arrays() gives them as numpy arrays
     """
+    load_plugins()
     chosen_problem = get_problem(problem) if isinstance(problem, str) else problem
     resolved = resolve_params(chosen_problem.knobs, params or {}, chosen_problem.name)
     if isinstance(strategies, str):
@@ -65,6 +67,7 @@ def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[st
     from gradcmp.sweep import Sweep
     from gradcmp.presets import load_preset, parse_preset, plan
 
+    load_plugins()
     if isinstance(preset_or_cases, (str, Path)):
         preset = load_preset(str(preset_or_cases))
     else:

@@ -29,6 +29,9 @@ def _console(stderr: bool = False):
 @click.version_option(__version__, prog_name="gradcmp")
 def main():
     """Compute the same gradient with several strategies and compare time, memory and error."""
+    from gradcmp.plugins import load
+
+    load()
 
 
 @main.command("list")
@@ -41,7 +44,12 @@ def list_command(problem):
     from gradcmp.strategies import STRATEGIES
 
     if problem is None:
-        _console().print(list_tables(PROBLEMS, STRATEGIES))
+        from gradcmp.plugins import SEEN
+
+        console = _console()
+        console.print(list_tables(PROBLEMS, STRATEGIES))
+        for plugin in SEEN:
+            console.print(plugin.line(), style="red" if plugin.error else None, highlight=False, markup=False)
         return
     from gradcmp.problem_sheet import problem_sheet
 
@@ -127,7 +135,9 @@ def _write_gradients(path: str, arrays: dict) -> None:
 
 
 @main.command("run")
-@click.option("--problem", "-p", required=True, help="Problem name (see `gradcmp list`).")
+@click.option("--problem", "-p", required=True,
+              help="Problem name (see `gradcmp list`), or your own FILE.py:NAME or package.module:NAME "
+                   "(imported only then; see docs/extending.md).")
 @click.option("--strategy", "-s", "strategies", multiple=True,
               help="Strategy name; repeat for several. Default: every strategy (inapplicable ones shown as skipped).")
 @click.option("--size", "-n", type=int, callback=_positive_int,
@@ -136,7 +146,9 @@ def _write_gradients(path: str, arrays: dict) -> None:
 @settings_options
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @_save_gradients_option
-def run_command(problem, strategies, size, params, output_format, save_gradients, **measuring):
+@click.option("--tolerance", type=float, callback=_positive_float, metavar="REL",
+              help="Exit 1 when an ok row's relative error exceeds REL (e.g. 1e-6).")
+def run_command(problem, strategies, size, params, output_format, save_gradients, tolerance, **measuring):
     """Compute one problem's gradient with each strategy; print time, memory and error."""
     import gradcmp
     from gradcmp.problems import get_problem
@@ -149,9 +161,9 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
         given = dict(split_assignment(text) for text in params)
     except ConfigError as error:
         raise _usage(error, "--param") from None
-    if size is not None:
-        given[chosen_problem.main_knob] = str(size)
     try:
+        if size is not None:
+            given[chosen_problem.main_knob] = str(size)
         run = gradcmp.compare(chosen_problem, list(strategies) or None, given, keep_gradients=bool(save_gradients),
                               **{key: value for key, value in measuring.items() if value is not None})
     except ConfigError as error:
@@ -164,7 +176,11 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
         from gradcmp.report import run_table
 
         _console().print(run_table(run))
-    sys.exit(1 if any(result.status == "failed" for result in run.results) else 0)
+    over = [f"{result.strategy} ({result.rel_error:.1e})" for result in run.results if tolerance is not None
+            and result.status == "ok" and result.rel_error is not None and not result.rel_error <= tolerance]
+    if over:
+        click.echo(f"over the tolerance {tolerance:g}: {', '.join(over)}", err=True)
+    sys.exit(1 if over or any(result.status == "failed" for result in run.results) else 0)
 
 
 def _sweep_params(params: tuple[str, ...]) -> dict[str, list[str]]:
@@ -190,7 +206,8 @@ def _sizes(ctx, param, value):
               help="A shipped preset (smoke, default, scaling, ...) or your own .toml file. "
                    "Default: `default`, or none when --problem is given.")
 @click.option("--problem", "-p", "problems", multiple=True,
-              help="Only this problem's cases (with --preset), or a case per problem; repeatable.")
+              help="Only this problem's cases (with --preset), or a case per problem: a name, or your own "
+                   "FILE.py:NAME or package.module:NAME (imported only then); repeatable.")
 @click.option("--strategy", "-s", "strategies", multiple=True,
               help="Only this strategy (where it applies); repeatable. Default: the preset's, or every applicable one.")
 @click.option("--sizes", callback=_sizes, metavar="N,N,...",

@@ -100,7 +100,8 @@ def resolve_params(knobs: tuple[Knob, ...], given: dict[str, object], problem: s
     for key, value in given.items():
         if key not in by_name:
             raise ConfigError(
-                f"unknown param {key!r} for problem {problem}; its params are: {', '.join(by_name)}"
+                f"unknown param {key!r} for problem {problem}; its params are: "
+                + (", ".join(by_name) or "none (your factory declares params as keyword arguments with defaults)")
             )
         knob = by_name[key]
         params[key] = knob.parse(value) if isinstance(value, str) else knob.check(value)

@@ -1,3 +1,7 @@
+import os
+
+os.environ["GRADCMP_NO_PLUGINS"] = "1"  # installed plug-ins stay out of the suite (tests/test_plugins.py asks)
+
 import pytest
 import torch
 

@@ -22,7 +22,11 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
 
 
 def get_problem(name: str) -> Problem:
-    """The registered problem called `name`; ConfigError listing the names when there is none."""
+    """A registered problem, or the user's own FILE.py:NAME / package.module:NAME (imported now); ConfigError listing the names when there is none."""
+    from gradcmp.problems.user import is_user_problem, user_problem
+
+    if is_user_problem(name):
+        return user_problem(name)
     if name not in PROBLEMS:
         raise ConfigError(f"unknown problem {name!r}; choose from: {', '.join(PROBLEMS)}")
     return PROBLEMS[name]

@@ -5,7 +5,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gradcmp.config import Knob
+from gradcmp.config import ConfigError, Knob
 
 # Capabilities a problem can offer and a strategy can require: what the strategy "needs", in words
 # for the user (Instance documents the fields behind each).
@@ -35,6 +35,8 @@ class Problem:
 
     @property
     def main_knob(self) -> str:
+        if not self.knobs:  # a user's factory that declares no keyword arguments
+            raise ConfigError(f"{self.name} has no knobs, so there is no size to set")
         return self.knobs[0].name
 
 
