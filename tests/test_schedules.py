@@ -77,3 +77,15 @@ def test_adjoint_checkpoint_slots_set_the_segments(build):
     few, instance = _gradient(build, "adjoint-checkpoint", steps=40, checkpoints=2)
     assert torch.allclose(few, default, rtol=1e-12)
     assert instance.counters["nfe_bwd"] == 2 * instance.counters["nfe_fwd"]
+
+
+@pytest.mark.parametrize("slots", [2, 6])
+def test_checkpoint_saves_its_slots_only(build, slots):
+    """Saved-for-backward bytes: the checkpoints and the state in hand, theta and the observed states;
+    the graphs recorded in the backward pass are its own."""
+    from gradcmp.measure import call_with_saved_bytes
+
+    instance = build("neural-ode", **SMALL, steps=40, checkpoints=slots, schedule="binomial")
+    _, saved = call_with_saved_bytes(lambda: STRATEGIES["checkpoint"].gradient(instance))
+    state, theta = SMALL["batch"] * SMALL["dim"] * 8, instance.x.numel() * 8
+    assert slots * state < saved <= (slots + 1) * state + theta + 2 * state

@@ -19,6 +19,34 @@ def scheduled_trajectory(system, theta, counters, actions):
     return _Replay.apply(theta, system, counters, actions)
 
 
+def parameter_leaves(system, theta):
+    """(theta requiring grad, its unpacked parts, leaf copies of the parts, params built from the
+    leaves): a backward pass's VJPs stop at the leaves, then one VJP through unpack gives theta_bar."""
+    theta = theta.detach().requires_grad_(True)
+    with torch.enable_grad():
+        params = system.parameters(theta)
+    parts = (params,) if torch.is_tensor(params) else tuple(params)
+    leaves = tuple(part.detach().requires_grad_(True) for part in parts)
+    return theta, parts, leaves, leaves[0] if torch.is_tensor(params) else leaves
+
+
+def theta_bar_of(theta, parts, params_bar):
+    """theta_bar from the leaves' gradients (the VJP through unpack)."""
+    (theta_bar,) = torch.autograd.grad(parts, theta, params_bar, allow_unused=True, materialize_grads=True)
+    return theta_bar
+
+
+def own_graph():
+    """Each recorded step's graph lives only inside a backward pass: keep it away from outer
+    saved-tensor hooks (the measured "saved" bytes: what the forward pass keeps), as
+    torch.utils.checkpoint does with its recomputation."""
+    return torch.autograd.graph.saved_tensors_hooks(_unchanged, _unchanged)
+
+
+def _unchanged(tensor):
+    return tensor
+
+
 def flat_grid(system):
     """((t_i, dt_i) for each step of the whole solve, {step index: observation k})."""
     grid, observations = [], {}
@@ -58,34 +86,29 @@ class _Replay(torch.autograd.Function):
         system, counters = ctx.system, ctx.counters
         grid, observations = flat_grid(system)
         rhs, _ = system.solver_field(counters, "nfe_bwd")
-        theta = theta.detach().requires_grad_(True)
-        with torch.enable_grad():
-            params = system.parameters(theta)
-        parts = (params,) if torch.is_tensor(params) else tuple(params)
-        leaves = tuple(part.detach().requires_grad_(True) for part in parts)
-        params = leaves[0] if torch.is_tensor(params) else leaves
+        theta, parts, leaves, params = parameter_leaves(system, theta)
         walker = _Walker(system, lambda t, z: rhs(t, z, params), grid, None)
         walker.slots = dict(zip(ctx.indices[:-1], kept[:-1]))
         walker.index, walker.state = ctx.indices[-1], kept[-1]
         walker.peak = len(kept)
         z_bar = states_bar[-1]
         params_bar = [torch.zeros_like(leaf) for leaf in leaves]
-        for action in ctx.actions[ctx.first:]:
-            if action[0] != "reverse":
-                walker.run([action])
-                continue
-            a, b = action[1:]
-            with torch.enable_grad():
-                z = walker.start(a).detach().requires_grad_(True)
-                end = walker.steps(z, a, b)
-                z_bar, *bars = torch.autograd.grad(end, (z, *leaves), z_bar, allow_unused=True,
-                                                   materialize_grads=True)
-            params_bar = [total + bar for total, bar in zip(params_bar, bars)]
-            if a in observations:
-                z_bar = z_bar + states_bar[observations[a]]
+        with own_graph():
+            for action in ctx.actions[ctx.first:]:
+                if action[0] != "reverse":
+                    walker.run([action])
+                    continue
+                a, b = action[1:]
+                with torch.enable_grad():
+                    z = walker.start(a).detach().requires_grad_(True)
+                    end = walker.steps(z, a, b)
+                    z_bar, *bars = torch.autograd.grad(end, (z, *leaves), z_bar, allow_unused=True,
+                                                       materialize_grads=True)
+                params_bar = [total + bar for total, bar in zip(params_bar, bars)]
+                if a in observations:
+                    z_bar = z_bar + states_bar[observations[a]]
         counters["slots_peak"] = max(counters["slots_peak"], walker.peak)
-        (theta_bar,) = torch.autograd.grad(parts, theta, params_bar, allow_unused=True, materialize_grads=True)
-        return theta_bar, None, None, None
+        return theta_bar_of(theta, parts, params_bar), None, None, None
 
 
 class _Walker:

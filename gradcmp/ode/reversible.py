@@ -15,7 +15,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from gradcmp.ode import SOLVERS
-from gradcmp.ode.replay import flat_grid
+from gradcmp.ode.replay import flat_grid, own_graph, parameter_leaves, theta_bar_of
 
 
 def reversible_step(step, f, t, dt, y, z, coupling):
@@ -67,27 +67,22 @@ class _Reversible(torch.autograd.Function):
         system, counters = ctx.system, ctx.counters
         grid, observations = flat_grid(system)
         rhs, _ = system.solver_field(counters, "nfe_bwd")
-        theta = theta.detach().requires_grad_(True)
-        with torch.enable_grad():
-            params = system.parameters(theta)
-        parts = (params,) if torch.is_tensor(params) else tuple(params)
-        leaves = tuple(part.detach().requires_grad_(True) for part in parts)
-        params = leaves[0] if torch.is_tensor(params) else leaves
+        theta, parts, leaves, params = parameter_leaves(system, theta)
         f = lambda t, x: rhs(t, x, params)  # noqa: E731
         step, coupling = SOLVERS[system.options.method].step, system.options.coupling
         y_bar, z_bar = states_bar[-1], torch.zeros_like(states_bar[-1])
         params_bar = [torch.zeros_like(leaf) for leaf in leaves]
-        for index in reversed(range(len(grid))):
-            t, dt = grid[index]
-            z = z - y + step(f, t + dt, y, -dt)  # rebuild (y_n, z_n) from (y_n+1, z_n+1)
-            y = z + (y - step(f, t, z, dt)) / coupling
-            with torch.enable_grad():
-                y_in, z_in = y.detach().requires_grad_(True), z.detach().requires_grad_(True)
-                y_out, z_out = reversible_step(step, f, t, dt, y_in, z_in, coupling)
-                y_bar, z_bar, *bars = torch.autograd.grad((y_out, z_out), (y_in, z_in, *leaves), (y_bar, z_bar),
-                                                          allow_unused=True, materialize_grads=True)
-            params_bar = [total + bar for total, bar in zip(params_bar, bars)]
-            if index in observations:
-                y_bar = y_bar + states_bar[observations[index]]
-        (theta_bar,) = torch.autograd.grad(parts, theta, params_bar, allow_unused=True, materialize_grads=True)
-        return theta_bar, None, None
+        with own_graph():
+            for index in reversed(range(len(grid))):
+                t, dt = grid[index]
+                z = z - y + step(f, t + dt, y, -dt)  # rebuild (y_n, z_n) from (y_n+1, z_n+1)
+                y = z + (y - step(f, t, z, dt)) / coupling
+                with torch.enable_grad():
+                    y_in, z_in = y.detach().requires_grad_(True), z.detach().requires_grad_(True)
+                    y_out, z_out = reversible_step(step, f, t, dt, y_in, z_in, coupling)
+                    y_bar, z_bar, *bars = torch.autograd.grad((y_out, z_out), (y_in, z_in, *leaves), (y_bar, z_bar),
+                                                              allow_unused=True, materialize_grads=True)
+                params_bar = [total + bar for total, bar in zip(params_bar, bars)]
+                if index in observations:
+                    y_bar = y_bar + states_bar[observations[index]]
+        return theta_bar_of(theta, parts, params_bar), None, None
