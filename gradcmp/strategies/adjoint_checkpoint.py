@@ -15,6 +15,7 @@ class AdjointCheckpoint(Adjoint):
     """
 
     name = "adjoint-checkpoint"
+    knobs = ("checkpoints",)
     description = "continuous adjoint on x recomputed from sqrt(N) (or K) checkpoints; stable where backsolve is not"
     checkpointed = True
 

@@ -24,6 +24,7 @@ class Checkpoint(Backprop):
     """
 
     name = "checkpoint"
+    knobs = ("checkpoints", "schedule")
     description = "backprop keeping K checkpoints (uniform segments or Revolve's binomial schedule); recomputes in backward"
 
     def estimated_bytes(self, instance) -> float:

@@ -14,6 +14,7 @@ class Reversible(Strategy):
     """
 
     name = "reversible"
+    knobs = ("coupling",)
     description = "reversible solver pair (McCallum & Foster); states rebuilt backwards, memory flat in steps"
     requires = frozenset({"ode"})
     autograd = True
