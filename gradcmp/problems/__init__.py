@@ -1,5 +1,6 @@
 """The problem registry: one line per problem. A new problem is one module plus one line here."""
 from gradcmp.problems.base import CAPABILITIES, Instance, Problem
+from gradcmp.problems.cubic_regression import PROBLEM as CUBIC_REGRESSION
 from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
 from gradcmp.problems.mlp import PROBLEM as MLP
 from gradcmp.problems.linear_ode import PROBLEM as LINEAR_ODE
@@ -16,6 +17,7 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     LINEAR_ODE,
     LOTKA_VOLTERRA,
     STIFF_LINEAR,
+    CUBIC_REGRESSION,
 )}
 
 __all__ = ["CAPABILITIES", "Instance", "Problem", "PROBLEMS"]
