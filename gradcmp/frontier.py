@@ -63,7 +63,7 @@ def pareto_front(points: list[Point]) -> list[Point]:
 
 def budget_sentence(points: list[Point], budget: float, tolerance: float | None) -> str:
     """One sentence: the fastest point within `budget` bytes, and what the fastest overall would need."""
-    within = f" within {tolerance:.0e}" if tolerance is not None else ""
+    within = f" within {_short(tolerance)}" if tolerance is not None else ""
     limit = human_bytes(budget).replace(".0 ", " ")
     if not points:
         return f"no gradient{within} was measured"
@@ -79,6 +79,12 @@ def budget_sentence(points: list[Point], budget: float, tolerance: float | None)
     if fastest is not best:
         sentence += f"; {fastest.label} would need {human_bytes(fastest.peak_bytes)}"
     return sentence
+
+
+def _short(number: float) -> str:
+    """1e-08 -> 1e-8."""
+    mantissa, exponent = f"{number:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def front_report(entries, budget: float | None):

@@ -22,13 +22,13 @@ def test_front_keeps_the_undominated_points_leanest_first():
 
 def test_budget_sentence_names_the_fastest_that_fits_and_what_the_fastest_needs():
     assert budget_sentence(POINTS, 16 * MiB, 1e-8) == (
-        "under 16 MiB the fastest gradient within 1e-08 is checkpoint with K = 8 (80 ms, 9.0 MiB); "
+        "under 16 MiB the fastest gradient within 1e-8 is checkpoint with K = 8 (80 ms, 9.0 MiB); "
         "backprop would need 70.0 MiB")
     assert budget_sentence(POINTS, 1 * MiB, None) == (
         "under 1 MiB the fastest gradient is reversible (300 ms, 204.8 KiB); backprop would need 70.0 MiB")
     assert budget_sentence(POINTS, 100 * MiB, 1e-8).endswith("is backprop (50 ms, 70.0 MiB)")
     assert budget_sentence(POINTS, 1000, 1e-8) == (
-        "under 1000 B no gradient within 1e-08 fits; the leanest is reversible (300 ms, 204.8 KiB)")
+        "under 1000 B no gradient within 1e-8 fits; the leanest is reversible (300 ms, 204.8 KiB)")
 
 
 def test_labels_leave_defaults_out():
