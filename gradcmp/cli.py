@@ -225,8 +225,11 @@ def _sizes(ctx, param, value):
 @click.option("--plot", metavar="FILE.png|FILE.svg",
               help="Log-log time and memory against size, a line per strategy (needs matplotlib).")
 @_save_gradients_option
+@click.option("--front", is_flag=True, help="Print each configuration's time-memory Pareto front.")
+@click.option("--memory-budget", callback=_memory, metavar="SIZE",
+              help="With the front, name the fastest gradient within tolerance that fits in SIZE (e.g. 16MiB).")
 def bench_command(preset, problems, strategies, sizes, params, output, output_format, baseline,
-                  fail_on_regression, plot, save_gradients, **measuring):
+                  fail_on_regression, plot, save_gradients, front, memory_budget, **measuring):
     """Run a preset or a sweep; save every row as it finishes; fit growth laws; recommend; gate CI.
 
     Exit status: 0 all rows within tolerance, 1 a row failed, exceeded its tolerance or regressed,
@@ -278,6 +281,10 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
 
     if output_format == "table":
         out.print(bench_tables(entries, recommendations, laws))
+    if front or memory_budget:
+        from gradcmp.frontier import front_report
+
+        human.print(front_report(entries, memory_budget))
     elif output_format == "markdown":
         click.echo(bench_markdown(entries, recommendations, laws))
     elif output_format == "csv":

@@ -12,7 +12,8 @@ from gradcmp.strategies import STRATEGIES
 ODE_PROBLEMS = [name for name, problem in PROBLEMS.items() if "ode" in problem.provides]
 SMALL = {"neural-ode": {"dim": 2, "hidden": 8, "batch": 4}, "linear-ode": {"n": 3, "batch": 2},
          "lotka-volterra": {},  # its default reference (about 2 s) is cached and shared
-         "stiff-linear": {"n": 4, "batch": 2}}
+         "stiff-linear": {"n": 4, "batch": 2},
+         "cubic-regression": {"points": 8, "hidden": 4, "method": "rk4"}}
 CPU = torch.device("cpu")
 
 

@@ -9,6 +9,7 @@ from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
 from gradcmp.strategies.finite_diff import STRATEGY as FINITE_DIFF
 from gradcmp.strategies.jacobian import STRATEGY as JACOBIAN
 from gradcmp.strategies.jvp import STRATEGY as JVP
+from gradcmp.strategies.reversible import STRATEGY as REVERSIBLE
 from gradcmp.strategies.numpy_jvp import STRATEGY as NUMPY_JVP
 from gradcmp.strategies.numpy_vjp import STRATEGY as NUMPY_VJP
 from gradcmp.strategies.peer_adjoint import STRATEGY as TORCHDIFFEQ_ADJOINT
@@ -26,6 +27,7 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     CHECKPOINT,
     ADJOINT,
     ADJOINT_CHECKPOINT,
+    REVERSIBLE,
     TORCHDIFFEQ_BACKPROP,
     TORCHDIFFEQ_ADJOINT,
 )}
