@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from gradcmp.config import Budget, ConfigError, Settings, available_memory_bytes
+from gradcmp.config import Budget, ConfigError, Settings, available_memory_bytes, unknown
 from gradcmp.problems import PROBLEMS, Problem
 from gradcmp.results import Result, Run, machine_info
 from gradcmp.strategies import STRATEGIES, Strategy
@@ -11,7 +11,7 @@ from gradcmp.strategies import STRATEGIES, Strategy
 
 def get_problem(name: str) -> Problem:
     if name not in PROBLEMS:
-        raise ConfigError(f"unknown problem {name!r}; choose from: {', '.join(PROBLEMS)}")
+        raise unknown("problem", name, PROBLEMS)
     return PROBLEMS[name]
 
 
@@ -23,7 +23,7 @@ def select_strategies(problem: Problem, names: list[str] | None) -> list[tuple[S
     """
     for name in names or ():
         if name not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {name!r}; choose from: {', '.join(STRATEGIES)}")
+            raise unknown("strategy", name, STRATEGIES)
     chosen = []
     for name in names or list(STRATEGIES):
         strategy = STRATEGIES[name]
