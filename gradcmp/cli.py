@@ -80,8 +80,10 @@ def list_command():
 
 
 def _positive_int(ctx, param, value):
-    if value is not None and not 0 < value <= LARGEST_INT:
-        raise click.BadParameter(f"must be a positive integer of at most {LARGEST_INT:.2g}, got {value}")
+    if value is not None and value <= 0:
+        raise click.BadParameter(f"must be a positive integer, got {value}")
+    if value is not None and value > LARGEST_INT:
+        raise click.BadParameter(f"must be at most 2^63-1, got {value}")
     return value
 
 
@@ -95,7 +97,7 @@ def _memory(ctx, param, value):
 def _setting(ctx, param, value):
     """The same range check a preset's setting gets (config.SETTING_RANGES)."""
     try:
-        return None if value is None else check_setting(param.name, value)
+        return None if value is None else check_setting(param.name, value, "--" + param.name.replace("_", "-"))
     except ConfigError as error:
         raise click.BadParameter(str(error)) from None
 

@@ -80,23 +80,23 @@ def check_finite(name: str, value: float) -> float:
 MAX_MIN_RUN_TIME = 60.0  # seconds of timed repeats per strategy: beyond this a sweep never ends
 MAX_THREADS = 4096
 
-# Each measuring setting's (lowest, highest, lowest excluded): one check for the CLI's flags and presets alike.
+# Each measuring setting's lowest and highest value (the lowest excluded for seconds), and how to say so:
+# one check for the CLI's flags and presets alike.
 SETTING_RANGES = {
-    "seed": (0, LARGEST_INT, False),
-    "threads": (1, MAX_THREADS, False),
-    "max_time": (0.0, LARGEST_INT, True),
-    "min_run_time": (0.0, MAX_MIN_RUN_TIME, True),
-    "max_memory": (1, LARGEST_INT, False),
+    "seed": (0, LARGEST_INT, False, "an integer from 0 to 2^63-1"),
+    "threads": (1, MAX_THREADS, False, f"a positive integer of at most {MAX_THREADS}"),
+    "max_time": (0.0, LARGEST_INT, True, "a positive number of seconds"),
+    "min_run_time": (0.0, MAX_MIN_RUN_TIME, True, f"a positive number of seconds, at most {MAX_MIN_RUN_TIME:g}"),
+    "max_memory": (1, LARGEST_INT, False, "between 1 byte and 8 EiB"),
 }
 
 
-def check_setting(key: str, value):
-    """A measuring setting's value, or ConfigError naming the range it must lie in."""
-    low, high, exclusive = SETTING_RANGES[key]
-    check_finite(key, value)
-    if value < low or exclusive and value == low or value > high:
-        bound = f"> {low:g}" if exclusive else f">= {low:g}"
-        raise ConfigError(f"{key.replace('_', '-')} must be {bound} and <= {high:g}, got {value!r}")
+def check_setting(key: str, value, label: str | None = None):
+    """A measuring setting's value, or ConfigError saying (under `label`, else `key`) the range it must lie in."""
+    low, high, exclusive, words = SETTING_RANGES[key]
+    if isinstance(value, float) and not math.isfinite(value) or not (low < value if exclusive else low <= value) \
+            or value > high:
+        raise ConfigError(f"{label or key} must be {words}, got {value!r}")
     return value
 
 

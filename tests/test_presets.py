@@ -73,7 +73,7 @@ GOOD_CASE = '[[case]]\nproblem = "inv-norm"\nsizes = [4]\n'
     ('colour = "red"\n' + GOOD_CASE, "colour", "unknown key"),
     ('[[case]]\nproblem = "inv-norm"\nsizez = [4]\n', "case[1].sizez", "unknown key"),
     ('min_run_time = "fast"\n' + GOOD_CASE, "min_run_time", "must be a number"),
-    ('threads = 0\n' + GOOD_CASE, "threads", "must be positive"),
+    ('threads = 0\n' + GOOD_CASE, "threads", "must be a positive integer"),
     ('dtype = "float16"\n' + GOOD_CASE, "dtype", "must be one of float32, float64"),
     ('max_memory = "lots"\n' + GOOD_CASE, "max_memory", "expected a size"),
     (GOOD_CASE + 'tolerance = "small"\n', "case[1].tolerance", "must be a number"),
@@ -116,7 +116,7 @@ def test_a_bad_case_is_refused_even_when_filtered_out(tmp_path):
 
 
 def test_unknown_preset_name_lists_the_shipped_ones():
-    with pytest.raises(ConfigError, match="unknown preset 'smok'; shipped presets: .*smoke"):
+    with pytest.raises(ConfigError, match=r"unknown preset 'smok' \(did you mean smoke\?\); shipped presets: .*smoke"):
         load_preset("smok")
 
 
