@@ -282,8 +282,8 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
                 click.echo(f"interrupted by {stop.name} after {sweep.finished_rows} of {sweep.total_rows} rows; "
                            f"the finished rows are in {sweep.path}", err=True)
                 sys.exit(stop.status)
-    except ConfigError as error:
-        raise _usage(error, "--output") from None
+    except ConfigError as error:  # another run holds the file
+        raise _usage(error) from None
     sys.exit(1 if failed else 0)
 
 
