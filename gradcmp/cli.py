@@ -232,7 +232,8 @@ def _sizes(ctx, param, value):
               help="Set a knob in every case; several values sweep it. Repeatable.")
 @settings_options
 @click.option("--output", "-o", metavar="FILE.json",
-              help="Results file, rewritten after every row. Default: results-<preset>-<time>.json")
+              help="Results file, rewritten after every row; never another run's, the baseline or the preset. "
+                   "Default: results-<preset>-<time>-<pid>.json")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv", "markdown"]),
               default="table", show_default=True, help="What to print on stdout.")
 @click.option("--baseline", metavar="OLD.json", help="Compare row by row with an earlier results file.")
@@ -249,8 +250,9 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
     """
     from gradcmp.bench import Sweep
     from gradcmp.presets import command_line_preset, load_preset, plan
-    from gradcmp.results import check_output, default_output, output_lock
+    from gradcmp.results import check_output, default_output, load_runs, output_lock
 
+    baseline_document = baseline_runs = None
     try:
         chosen = command_line_preset(list(problems)) if problems and not preset else load_preset(preset or "default")
         jobs = plan(chosen, list(problems) or None, list(dict.fromkeys(strategies)) or None, sizes,
@@ -263,11 +265,9 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
 
             check_plot_path(plot)
         if baseline:
-            from gradcmp.results import load_runs
-
             baseline_document, baseline_runs = load_runs(baseline)
         path = output or default_output(chosen.name)
-        check_output(path, {"baseline": baseline, "preset": chosen.source if chosen.source != "command line" else None})
+        check_output(path, {"baseline": baseline, "preset": None if preset is None else chosen.source})
     except ConfigError as error:
         raise _usage(error) from None
     _check_device(settings)
@@ -275,8 +275,8 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
         with output_lock(path):
             sweep = Sweep(chosen, jobs, settings, path, sys.argv)
             try:
-                failed = _bench(sweep, output_format, baseline, baseline_runs if baseline else None,
-                                baseline_document if baseline else None, fail_on_regression, plot)
+                failed = _bench(sweep, output_format, baseline, baseline_runs, baseline_document, fail_on_regression,
+                                plot)
             except interrupt.Interrupted as stop:
                 sweep.stop()
                 click.echo(f"interrupted by {stop.name} after {sweep.finished_rows} of {sweep.total_rows} rows; "
