@@ -47,8 +47,11 @@ class _Commands(click.Group):
                 return super().invoke(ctx)
             finally:
                 sys.stdout.flush()
+                if interrupt.pending is not None:  # even where a library swallowed the exception
+                    raise interrupt.pending
         except interrupt.Interrupted as stop:
-            click.echo(f"interrupted by {stop.name}", err=True)
+            if not stop.reported:
+                click.echo(f"interrupted by {stop.name}", err=True)
             ctx.exit(stop.status)
         except BrokenPipeError:
             _silence_stdout()
@@ -281,7 +284,8 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
                 sweep.stop()
                 click.echo(f"interrupted by {stop.name} after {sweep.finished_rows} of {sweep.total_rows} rows; "
                            f"the finished rows are in {sweep.path}", err=True)
-                sys.exit(stop.status)
+                stop.reported = True
+                raise
     except ConfigError as error:  # another run holds the file
         raise _usage(error) from None
     sys.exit(1 if failed else 0)

@@ -1,8 +1,10 @@
 """SIGINT and SIGTERM as an exception, so `run` and `bench` end with 130 and 143 and leave valid files.
 
 Installed before torch is imported (an interrupt then ends the process cleanly instead of leaving a
-module half-imported); the first signal raises Interrupted, later ones are ignored so the clean-up it
-starts (marking the results file `interrupted`, removing temporary files) is not itself interrupted.
+module half-imported); the first signal raises Interrupted and is kept in `pending`, later ones are
+ignored so the clean-up it starts (marking the results file `interrupted`, removing temporary files) is
+not itself interrupted. Code that swallows the exception cannot swallow the exit: the command's end
+raises `pending` again.
 Nothing here imports anything heavy.
 """
 from __future__ import annotations
@@ -20,22 +22,21 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
         self.name = signal.Signals(signum).name
         self.status = 128 + signum
+        self.reported = False  # whether a command already said what the interruption left behind
 
 
-_raised = False
+pending: Interrupted | None = None
 
 
 def _handler(signum, frame):
-    global _raised
-    if not _raised:
-        _raised = True
-        raise Interrupted(signum)
+    global pending
+    if pending is None:
+        pending = Interrupted(signum)
+        raise pending
 
 
 def install() -> dict:
     """Route SIGINT and SIGTERM to Interrupted; the handlers replaced, for `restore`."""
-    global _raised
-    _raised = False
     return {signum: signal.signal(signum, _handler) for signum in SIGNALS}
 
 

@@ -393,7 +393,7 @@ def test_a_signal_at_any_moment_leaves_no_file_or_an_interrupted_one(tmp_path, c
     for each in signum if isinstance(signum, tuple) else (signum,):
         process.send_signal(each)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == status, err
+    assert process.returncode == status, (process.returncode, err)
     assert err.splitlines()[0].startswith("interrupted by SIG") and "Traceback" not in err
     if output.exists():
         document, _ = load_runs(str(output))
