@@ -182,20 +182,27 @@ def _ratio_text(ratio: float | None, threshold: float | None) -> Text:
     return Text(f"{ratio:.2f}x", style=style)
 
 
-def comparison_table(comparisons: list[Comparison], threshold: float | None) -> Table:
-    """Baseline vs now, row by row; ratios are now / baseline, red above the regression threshold."""
-    table = Table(title="against the baseline (ratio = now / baseline; above 1 is slower or bigger)",
-                  title_justify="left")
-    for header in ("problem", "params", "strategy", "time then", "time now", "ratio", "mem then", "mem now",
-                   "ratio"):
-        table.add_column(header, justify="left" if header in ("problem", "params", "strategy") else "right")
+def comparison_table(comparisons: list[Comparison], threshold: float | None,
+                     width: int | None = None) -> Table | Group:
+    """Baseline vs now, row by row; ratios are now / baseline, red above the regression threshold.
+    One block per row on a terminal narrower than NARROW columns."""
+    title = "against the baseline (ratio = now / baseline; above 1 is slower or bigger)"
+    headers = ("row", "time then", "time now", "time ratio", "mem then", "mem now", "mem ratio")
+    rows = []
     for comparison in comparisons:
         run = comparison.run
-        table.add_row(run.problem, " ".join(f"{key}={value}" for key, value in run.params.items()),
-                      comparison.new.strategy, human_time(comparison.old.time_s),
-                      human_time(comparison.new.time_s), _ratio_text(comparison.time_ratio, threshold),
-                      human_bytes(comparison.old.peak_bytes), human_bytes(comparison.new.peak_bytes),
-                      _ratio_text(comparison.memory_ratio, threshold))
+        rows.append((f"{run.problem} {' '.join(f'{key}={value}' for key, value in run.params.items())} "
+                     f"{comparison.new.strategy}", human_time(comparison.old.time_s),
+                     human_time(comparison.new.time_s), _ratio_text(comparison.time_ratio, threshold),
+                     human_bytes(comparison.old.peak_bytes), human_bytes(comparison.new.peak_bytes),
+                     _ratio_text(comparison.memory_ratio, threshold)))
+    if width is not None and width < NARROW:
+        return narrow_blocks(title, headers, rows)
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header, justify="left" if header == "row" else "right")
+    for row in rows:
+        table.add_row(*row)
     return table
 
 

@@ -388,7 +388,7 @@ def _print_comparison(comparisons, only_new, only_old, threshold, console, old_r
                    + (f"; {failed} new rows failed" if failed else ""))
         console.print(nothing, style="bold red", highlight=False)
         return [], nothing
-    console.print(comparison_table(comparisons, threshold))
+    console.print(comparison_table(comparisons, threshold, console.width))
     console.print(f"{len(comparisons)} rows compared with {baseline_path}; {only_new} only now, "
                   f"{only_old} only in the baseline", highlight=False)
     regressed = [f"{c.run.problem} {' '.join(f'{k}={v}' for k, v in c.run.params.items())} {c.new.strategy}"

@@ -312,6 +312,13 @@ def test_a_narrow_terminal_gets_one_block_per_row():
     assert all(len(line) <= 40 for line in result.output.splitlines())
 
 
+def test_a_narrow_terminal_gets_one_block_per_compared_row(tmp_path):
+    base, new = _results_file(tmp_path / "base.json"), _results_file(tmp_path / "new.json")
+    result = invoke("compare", base, new, "--fail-on-regression", "1.5", env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    assert "inv-norm size=2 vjp" in result.output.splitlines() and "  time ratio: 1.00x" in result.output
+
+
 def test_threads_hold_numpy_pools_too():
     from threadpoolctl import threadpool_info
 
