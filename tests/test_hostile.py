@@ -436,3 +436,12 @@ def test_a_second_writer_of_the_same_file_is_refused_naming_the_first(tmp_path):
 def test_measure_budgets_and_guards(args, status, text):
     result = invoke("run", *args, *FAST)
     assert result.exit_code == status and text in result.output and "Traceback" not in result.output
+
+
+@MEASURE
+def test_a_row_that_cannot_be_built_fails_and_the_sweep_goes_on(tmp_path):
+    output = tmp_path / "out.json"
+    result = invoke("bench", "-p", "inv-norm", "--sizes", "100000,2", "-s", "vjp", "-o", output, *FAST)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    statuses = [run["results"][0]["status"] for run in json.loads(output.read_text())["runs"]]
+    assert statuses == ["failed", "ok"]
