@@ -184,7 +184,8 @@ def output_lock(path: str):
         try:
             yield
         finally:
-            os.unlink(lock_path)
+            with contextlib.suppress(FileNotFoundError):  # someone tidied it away meanwhile
+                os.unlink(lock_path)
     finally:
         os.close(handle)
 
