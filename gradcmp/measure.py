@@ -13,20 +13,15 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import time
 from dataclasses import dataclass
 
 import torch
 
 from gradcmp.config import Budget
+from gradcmp.probes import call_with_saved_bytes, synchronize
 from gradcmp.problems.base import Instance
 from gradcmp.results import Result
 from gradcmp.strategies.base import Skip, Strategy
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def clean(device: torch.device) -> None:
@@ -41,20 +36,6 @@ def clean(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
-
-
-def warm_time(fn, device: torch.device) -> float:
-    """Seconds for one warm call of fn: the faster of two calls, so first-call costs (torch.func
-    set-up, lazy initialisation) and a passing stall of a shared machine do not inflate it.
-    Used by strategies to estimate their cost before a budget check."""
-    seconds = []
-    for _ in range(2):
-        synchronize(device)
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        seconds.append(time.perf_counter() - start)
-    return min(seconds)
 
 
 @dataclass(frozen=True)
@@ -131,20 +112,6 @@ def _traced_peak_bytes(fn) -> int:
             tracemalloc.stop()
 
 
-def call_with_saved_bytes(fn):
-    """Call fn under saved-tensor hooks; return (its result, bytes of distinct storages autograd saved)."""
-    storages: dict[int, int] = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        result = fn()
-    return result, sum(storages.values())
-
-
 def gradient_errors(gradient, reference) -> tuple[float, float]:
     """(||g - g_ref|| / ||g_ref||, max |g - g_ref|), in float64 on the CPU."""
     difference = gradient.detach().to("cpu", torch.float64).reshape(reference.shape) - reference
@@ -152,8 +119,9 @@ def gradient_errors(gradient, reference) -> tuple[float, float]:
 
 
 def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, threads: int,
-                     min_run_time: float, primal_time: float) -> Result:
-    """One Result row: skipped (over budget), failed (exception or non-finite gradient) or ok."""
+                     min_run_time: float, primal_time: float, keep_gradient: bool = False) -> Result:
+    """One Result row: skipped (over budget), failed (exception or non-finite gradient) or ok.
+    keep_gradient: an ok row carries the gradient of its first call in `gradient`."""
     device = instance.x.device
     row = Result(strategy.name, "ok", primal_time_s=primal_time)
 
@@ -174,6 +142,8 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
             return unmeasured("failed", "the gradient has NaN or Inf entries")
         if instance.reference is not None:
             row.rel_error, row.max_abs_error = gradient_errors(gradient, instance.reference)
+        if keep_gradient:
+            row.gradient = gradient.detach()
         del gradient
         row.peak_bytes = peak_bytes(call, device, numpy=strategy.numpy_memory)
         clean(device)
@@ -183,5 +153,6 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
         return unmeasured("skipped", str(skip))
     except Exception as error:  # a solver that diverged, an out-of-memory, ...: reported, not raised
         lines = str(error).strip().splitlines()
-        return unmeasured("failed", f"{type(error).__name__}: {lines[0] if lines else 'no message'}")
+        # the message's first line, never the exception's class name (the user did not write the class)
+        return unmeasured("failed", lines[0] if lines else "stopped by an error without a message")
     return row

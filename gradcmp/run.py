@@ -3,50 +3,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from gradcmp.config import Budget, ConfigError, Settings, available_memory_bytes, unknown
-from gradcmp.problems import PROBLEMS, Problem
+from gradcmp.config import Budget, Settings, available_memory_bytes, torch_dtype_device
+from gradcmp.problems import Problem
 from gradcmp.results import Result, Run, machine_info
-from gradcmp.strategies import STRATEGIES, Strategy
-
-
-def get_problem(name: str) -> Problem:
-    if name not in PROBLEMS:
-        raise unknown("problem", name, PROBLEMS)
-    return PROBLEMS[name]
-
-
-def select_strategies(problem: Problem, names: list[str] | None) -> list[tuple[Strategy, str | None]]:
-    """(strategy, reason it cannot run or None) for each chosen strategy.
-
-    No names means every registered strategy, the inapplicable ones carrying their reason.
-    An explicitly named strategy that cannot run is a usage error.
-    """
-    for name in names or ():
-        if name not in STRATEGIES:
-            raise unknown("strategy", name, STRATEGIES)
-    chosen = []
-    for name in names or list(STRATEGIES):
-        strategy = STRATEGIES[name]
-        reason = strategy.unavailable() or strategy.applies_to(problem)
-        if reason and names:
-            raise ConfigError(f"strategy {name} cannot run on {problem.name}: {reason}")
-        chosen.append((strategy, reason))
-    return chosen
-
-
-def torch_dtype_device(settings: Settings):
-    """The one place that turns the user's dtype and device into torch's, checking they exist."""
-    import torch
-
-    dtypes = {"float32": torch.float32, "float64": torch.float64}
-    if settings.dtype not in dtypes:
-        raise ConfigError(f"unknown dtype {settings.dtype!r}; choose from: {', '.join(dtypes)}")
-    device = torch.device(settings.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but this torch build sees no CUDA device")
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {settings.device!r}; choose from: cpu, cuda")
-    return dtypes[settings.dtype], device
+from gradcmp.strategies import Strategy
 
 
 def budget_for(settings: Settings, device) -> Budget:
@@ -63,18 +23,21 @@ def budget_for(settings: Settings, device) -> Budget:
 
 
 def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str | None]],
-                settings: Settings, on_result: Callable[[Result], None] = lambda result: None) -> Run:
-    """Measure every chosen strategy on one instance; on_result sees each row as it is finished."""
+                settings: Settings, on_result: Callable[[Result], None] = lambda result: None,
+                keep_gradients: bool = False) -> Run:
+    """Measure every chosen strategy on one instance; on_result sees each row as it is finished.
+    keep_gradients: every ok row carries its gradient, the Run the instance's reference."""
     import torch
 
     from gradcmp.measure import measure_strategy, time_repeats
 
-    dtype, device = torch_dtype_device(settings)
+    dtype, device = torch_dtype_device(settings.dtype, settings.device)
     torch.set_num_threads(settings.threads)
     instance = problem.build(params, dtype, device, settings.seed)
     budget = budget_for(settings, device)
     run = Run(problem.name, params, settings.dtype, str(device), settings.seed, settings.threads,
-              info=instance.info, machine=machine_info(str(device)))
+              info=instance.info, machine=machine_info(str(device)),
+              reference=instance.reference if keep_gradients else None)
     try:
         with torch.no_grad():
             primal_time = time_repeats(lambda: instance.loss(instance.x), settings.threads,
@@ -86,7 +49,7 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
             result = Result(strategy.name, "skipped", reason=reason)
         else:
             result = measure_strategy(strategy, instance, budget, settings.threads,
-                                      settings.min_run_time, primal_time)
+                                      settings.min_run_time, primal_time, keep_gradients)
         run.results.append(result)
         on_result(result)
     return run

@@ -45,7 +45,7 @@ RUN_USAGE = [
     (["-p", "nope"], "unknown problem 'nope'; choose from: inv-norm"),
     (["-p", "inv-norm", "-s", "vjpp"], "unknown strategy 'vjpp' (did you mean vjp?)"),
     (["-p", "inv-norm", "-s", "jacobain"], "unknown strategy 'jacobain' (did you mean jacobian?)"),
-    (["-p", "linear-ode", "--param", "stepz=3"], "unknown knob 'stepz' for problem linear-ode (did you mean steps?)"),
+    (["-p", "linear-ode", "--param", "stepz=3"], "unknown param 'stepz' for problem linear-ode (did you mean steps?)"),
     (["-p", "stiff-linear", "--param", "T=inf"], "T must be a finite number"),
     (["-p", "stiff-linear", "--param", "T=1e400"], "T must be a finite number"),
     (["-p", "stiff-linear", "--param", "T=nan"], "T must be a finite number"),
@@ -196,7 +196,7 @@ def test_results_file_is_0644_with_no_temporary_left(tmp_path):
 
 
 def test_a_write_failing_mid_sweep_keeps_the_rows_in_a_fallback_file(tmp_path, monkeypatch):
-    import gradcmp.bench
+    import gradcmp.sweep
     from gradcmp.results import write_json_atomic
 
     output = tmp_path / "out.json"
@@ -208,7 +208,7 @@ def test_a_write_failing_mid_sweep_keeps_the_rows_in_a_fallback_file(tmp_path, m
             raise OSError(28, "No space left on device")
         write_json_atomic(path, document)
 
-    monkeypatch.setattr(gradcmp.bench, "write_json_atomic", flaky)
+    monkeypatch.setattr(gradcmp.sweep, "write_json_atomic", flaky)
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     import tempfile

@@ -157,22 +157,3 @@ def reference_gradient(system: OdeSystem, theta, tolerance: float = REFERENCE_TO
     (gradient,) = torch.autograd.grad(fine.objective(theta), theta)
     return gradient
 
-
-def ode_instance(system: OdeSystem, theta, reference, info: dict) -> "Instance":
-    """The Instance of an ODE problem: theta differentiated, J = system.objective, vector-field calls
-    counted in instance.counters, and the chain theta -> trajectory -> J for the Jacobian strategy."""
-    from collections import Counter
-
-    from gradcmp.problems.base import Instance
-
-    counters = Counter()
-    return Instance(
-        x=theta,
-        loss=lambda theta: system.objective(theta, counters),
-        reference=reference,
-        chain=(lambda theta: system.trajectory(theta, counters), system.loss_of_trajectory),
-        info=info,
-        counters=counters,
-        ode=system,
-        branches_on_values=system.options.adaptive,
-    )

@@ -6,7 +6,7 @@ def vector_field_saved_bytes(instance) -> int:
     """Bytes autograd saves for backward in one vector-field evaluation at x0 (measured, not guessed)."""
     import torch
 
-    from gradcmp.measure import call_with_saved_bytes
+    from gradcmp.probes import call_with_saved_bytes
 
     system = instance.ode
     theta = instance.x.detach().requires_grad_(True)

@@ -36,7 +36,7 @@ class Strategy(abc.ABC):
         """None when the strategy can differentiate `problem`, else the reason in words."""
         missing = sorted(self.requires - problem.provides)
         if missing:
-            return f"needs {' and '.join(CAPABILITIES[m] for m in missing)}, which {problem.name} has not"
+            return f"needs {' and '.join(CAPABILITIES[m] for m in missing)}"
         return None
 
     def check_budget(self, instance: Instance, budget: Budget) -> None:

@@ -14,7 +14,7 @@ class FiniteDiff(Strategy):
     description = "central differences, step eps^(1/3) per entry; 2 losses per input"
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import warm_time
+        from gradcmp.probes import warm_time
 
         numel = instance.x.numel()
         seconds = warm_time(lambda: instance.loss(instance.x), instance.x.device)

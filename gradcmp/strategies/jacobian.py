@@ -35,7 +35,7 @@ class Jacobian(Strategy):
     requires = frozenset({"chain"})
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import warm_time
+        from gradcmp.probes import warm_time
 
         if instance.branches_on_values:
             raise Skip("torch.func cannot trace a loss that branches on tensor values "

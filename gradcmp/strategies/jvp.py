@@ -58,7 +58,7 @@ class Jvp(Strategy):
     description = "forward mode: one JVP per input direction (torch.func.jvp under vmap, chunked)"
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import warm_time
+        from gradcmp.probes import warm_time
 
         # A probe of up to PROBE_DIRECTIONS directions, scaled to all of them. One direction alone
         # overstated the total up to 100x (the fixed cost of each vmapped call dominates it

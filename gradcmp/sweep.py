@@ -51,6 +51,13 @@ def gate_failures(entries: list[Entry]) -> list[str]:
     return failures
 
 
+def gradient_arrays(entries: list[Entry]) -> dict:
+    """Every kept gradient and reference of a sweep as numpy arrays, keyed
+    'case<N>/<problem> <param>=<value> .../<strategy or reference>'."""
+    return {f"case{entry.job.case}/{entry.run.problem} {_params(entry.run.params)}/{name}": array
+            for entry in entries for name, array in entry.run.gradient_arrays().items()}
+
+
 def _params(params: dict) -> str:
     return " ".join(f"{key}={value}" for key, value in params.items())
 
@@ -66,8 +73,11 @@ def by_case(entries: list[Entry]) -> list[list[Entry]]:
 class Sweep:
     """The state of one `gradcmp bench`: its entries so far, and the document on disk."""
 
-    def __init__(self, preset: Preset, jobs: list[Job], settings: Settings, path: str, command: list[str]):
+    def __init__(self, preset: Preset, jobs: list[Job], settings: Settings, path: str | None, command: list[str],
+                 keep_gradients: bool = False):
+        """path: the results file (None: kept in memory only); keep_gradients: as in gradcmp.compare."""
         self.preset, self.jobs, self.settings, self.path = preset, jobs, settings, path
+        self.keep_gradients = keep_gradients
         self.entries: list[Entry] = []
         self.status = "running"
         self.extra: dict = {}  # sections added after the sweep (the baseline comparison)
@@ -117,7 +127,8 @@ class Sweep:
                 self.save()
                 on_row(entry, result)
 
-            entry.run = run_problem(job.problem, job.params, job.strategies, self.settings, on_result)
+            entry.run = run_problem(job.problem, job.params, job.strategies, self.settings, on_result,
+                                    self.keep_gradients)
             self.save()
         self.status = "complete"
 
@@ -150,6 +161,8 @@ class Sweep:
         """Write the document; when the file cannot be written (disk full, directory gone) the rows stay in
         memory and go to a fallback file in the temporary directory, `lost` saying what happened."""
         self.saved = self.document()
+        if self.path is None:  # a sweep asked for no file (the library's bench without a path)
+            return
         try:
             write_json_atomic(self.path, self.saved)
         except OSError as error:
