@@ -57,7 +57,11 @@ class ScalingLaw:
 
 
 def scaling_laws(problem: str, knob: str, runs: list[Run]) -> list[ScalingLaw]:
-    """One law per strategy with ok rows at MIN_SIZES_FOR_FIT or more distinct values of `knob`."""
+    """One law per strategy with ok rows at MIN_SIZES_FOR_FIT or more distinct values of `knob`;
+    none when the knob is not a number (a sweep of methods has no growth law)."""
+    if not all(isinstance(run.params[knob], (int, float)) and not isinstance(run.params[knob], bool)
+               for run in runs):
+        return []
     rows: dict[str, list[tuple[float, Result]]] = {}
     for run in runs:
         for result in run.results:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from gradcmp.config import ConfigError, Settings, parse_bytes, resolve_params, torch_dtype_device
+from gradcmp.config import (SETTING_RANGES, Settings, check_setting, parse_bytes, resolve_params, thread_limits,
+                            torch_dtype_device)
 from gradcmp.plugins import load as load_plugins
 from gradcmp.problems import Problem, get_problem
 from gradcmp.results import Run
@@ -46,7 +47,8 @@ def compare(problem: str | Problem, strategies: str | Sequence[str | Strategy] |
 
     from gradcmp.run import run_problem
 
-    return run_problem(chosen_problem, resolved, chosen, settings, keep_gradients=keep_gradients)
+    with thread_limits(settings.threads):
+        return run_problem(chosen_problem, resolved, chosen, settings, keep_gradients=keep_gradients)
 
 
 def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[str] | None = None,
@@ -80,9 +82,10 @@ def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[st
     sweep = Sweep(preset, jobs, settings, None if output is None else str(output), ["gradcmp.bench()"],
                   keep_gradients=keep_gradients)
     try:
-        sweep.run()
-    except KeyboardInterrupt as interrupted:
-        sweep.stop(interrupted)
+        with thread_limits(settings.threads):
+            sweep.run()
+    except KeyboardInterrupt:
+        sweep.stop()
         raise
     sweep.save()
     return sweep
@@ -94,9 +97,9 @@ def _settings(base: dict[str, Any], **given) -> Settings:
     given = {key: value for key, value in given.items() if value is not None}
     if isinstance(given.get("max_memory"), str):
         given["max_memory"] = parse_bytes(given["max_memory"])
-    for key in ("threads", "max_memory", "max_time", "min_run_time"):
-        if key in given and not given[key] > 0:
-            raise ConfigError(f"{key} must be positive, got {given[key]!r}")
+    for key in SETTING_RANGES:
+        if key in given:
+            check_setting(key, given[key])
     settings = Settings(**{**base, **given})
     torch_dtype_device(settings.dtype, settings.device)
     return settings

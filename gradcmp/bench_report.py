@@ -12,8 +12,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from gradcmp.report import NARROW, STATUS_STYLE, _error, _time, narrow_blocks, plus_minus
 from gradcmp.sweep import Entry, by_case
-from gradcmp.report import STATUS_STYLE, _error, _time
 from gradcmp.results import Comparison, Result
 from gradcmp.units import human_bytes, human_time
 
@@ -48,7 +48,9 @@ def _rows(group: list[Entry]):
             yield entry, result, fastest, leanest
 
 
-HEADERS = ("strategy", "status", "time (median ± IQR)", "x primal", "peak mem", "saved", "rel. error", "best")
+def _headers() -> tuple[str, ...]:
+    return ("strategy", "status", f"time (median {plus_minus()} IQR)", "x primal", "peak mem", "saved",
+            "rel. error", "best")
 
 
 def _cells(result: Result) -> list[str]:
@@ -57,16 +59,19 @@ def _cells(result: Result) -> list[str]:
             human_bytes(result.peak_bytes), human_bytes(result.saved_bytes), _error(result.rel_error)]
 
 
-def case_table(group: list[Entry]) -> Table:
+def case_table(group: list[Entry], width: int | None = None) -> Table | Group:
     """One case's rows, grouped by configuration (one section per size); the fastest and the
-    leanest of each configuration highlighted and named in the `best` column."""
+    leanest of each configuration highlighted and named in the `best` column. One block per row
+    on a terminal narrower than NARROW columns."""
     knob = group[0].job.sweep
     tolerance = group[0].job.tolerance
     table = Table(title=_title(group), title_justify="left", caption_justify="left",
                   caption=f"tolerance: rel. error <= {tolerance:.0e}" if tolerance is not None else None)
     stat_names = sorted({name for entry in group for result in entry.run.results for name in result.stats})
-    for header in ((knob,) if knob else ()) + HEADERS + tuple(stat_names):
+    headers = ((knob,) if knob else ()) + _headers() + tuple(stat_names)
+    for header in headers:
         table.add_column(header, justify="left" if header in ("strategy", "status", "best") else "right")
+    rows = []
     for entry, result, fastest, leanest in _rows(group):
         cells: list = _cells(result)
         cells[1] = Text(result.status, style=STATUS_STYLE[result.status])
@@ -79,8 +84,14 @@ def case_table(group: list[Entry]) -> Table:
         cells.append(_marks(result, fastest, leanest))
         cells.extend(str(result.stats.get(name, "-")) for name in stat_names)
         first = result is entry.run.results[0]
-        table.add_row(*(([str(entry.run.params[knob]) if first else ""] if knob else []) + cells),
-                      end_section=result is entry.run.results[-1])
+        rows.append(([str(entry.run.params[knob]) if first else ""] if knob else []) + cells)
+        table.add_row(*rows[-1], end_section=result is entry.run.results[-1])
+    if width is not None and width < NARROW:
+        if knob:  # the block's first line: the swept value and the strategy
+            rows = [[f"{knob}={entry.run.params[knob]} {row[1]}", *row[2:]] for (entry, *_), row in
+                    zip(_rows(group), rows)]
+            headers = headers[1:]
+        return narrow_blocks(table.title, headers, rows)
     return table
 
 
@@ -98,11 +109,11 @@ def _notes(group: list[Entry]) -> list[str]:
             for (strategy, status), (values, reason) in seen.items()]
 
 
-def bench_tables(entries: list[Entry], recommendations, laws) -> Group:
+def bench_tables(entries: list[Entry], recommendations, laws, width: int | None = None) -> Group:
     """Per case: its table, the skip/failure reasons, the recommendation, then the scaling laws."""
     parts = []
     for group, recommendation in zip(by_case(entries), recommendations):
-        parts.append(case_table(group))
+        parts.append(case_table(group, width))
         parts.extend(Text(note, style="yellow") for note in _notes(group))
         parts.extend(Text(f"-> {line}", style="bold") for line in recommendation.lines)
         problem_laws = [law for law in laws if law.problem == group[0].run.problem
@@ -120,7 +131,7 @@ def bench_markdown(entries: list[Entry], recommendations, laws) -> str:
     for group, recommendation in zip(by_case(entries), recommendations):
         knob = group[0].job.sweep
         out += [f"### {_title(group)}", ""]
-        headers = ((knob,) if knob else ()) + HEADERS
+        headers = ((knob,) if knob else ()) + _headers()
         out.append("| " + " | ".join(headers) + " |")
         out.append("|" + "|".join("---" if header in ("strategy", "status", "best") else "---:"
                                   for header in headers) + "|")
@@ -171,20 +182,27 @@ def _ratio_text(ratio: float | None, threshold: float | None) -> Text:
     return Text(f"{ratio:.2f}x", style=style)
 
 
-def comparison_table(comparisons: list[Comparison], threshold: float | None) -> Table:
-    """Baseline vs now, row by row; ratios are now / baseline, red above the regression threshold."""
-    table = Table(title="against the baseline (ratio = now / baseline; above 1 is slower or bigger)",
-                  title_justify="left")
-    for header in ("problem", "params", "strategy", "time then", "time now", "ratio", "mem then", "mem now",
-                   "ratio"):
-        table.add_column(header, justify="left" if header in ("problem", "params", "strategy") else "right")
+def comparison_table(comparisons: list[Comparison], threshold: float | None,
+                     width: int | None = None) -> Table | Group:
+    """Baseline vs now, row by row; ratios are now / baseline, red above the regression threshold.
+    One block per row on a terminal narrower than NARROW columns."""
+    title = "against the baseline (ratio = now / baseline; above 1 is slower or bigger)"
+    headers = ("row", "time then", "time now", "time ratio", "mem then", "mem now", "mem ratio")
+    rows = []
     for comparison in comparisons:
         run = comparison.run
-        table.add_row(run.problem, " ".join(f"{key}={value}" for key, value in run.params.items()),
-                      comparison.new.strategy, human_time(comparison.old.time_s),
-                      human_time(comparison.new.time_s), _ratio_text(comparison.time_ratio, threshold),
-                      human_bytes(comparison.old.peak_bytes), human_bytes(comparison.new.peak_bytes),
-                      _ratio_text(comparison.memory_ratio, threshold))
+        rows.append((f"{run.problem} {' '.join(f'{key}={value}' for key, value in run.params.items())} "
+                     f"{comparison.new.strategy}", human_time(comparison.old.time_s),
+                     human_time(comparison.new.time_s), _ratio_text(comparison.time_ratio, threshold),
+                     human_bytes(comparison.old.peak_bytes), human_bytes(comparison.new.peak_bytes),
+                     _ratio_text(comparison.memory_ratio, threshold)))
+    if width is not None and width < NARROW:
+        return narrow_blocks(title, headers, rows)
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header, justify="left" if header == "row" else "right")
+    for row in rows:
+        table.add_row(*row)
     return table
 
 

@@ -4,13 +4,15 @@ torch is imported only inside commands that compute, so --help and list start fa
 """
 from __future__ import annotations
 
-import json
+import errno
+import os
 import sys
 
 import click
 
-from gradcmp import __version__
-from gradcmp.config import DEVICES, DTYPES, ConfigError, Settings, parse_bytes, split_assignment
+from gradcmp import __version__, interrupt
+from gradcmp.config import (DEVICES, DTYPES, LARGEST_INT, ConfigError, Settings, check_setting, parse_bytes,
+                            split_assignment)
 
 
 def _usage(error: ConfigError, param: str | None = None) -> click.UsageError:
@@ -18,14 +20,52 @@ def _usage(error: ConfigError, param: str | None = None) -> click.UsageError:
 
 
 def _console(stderr: bool = False):
-    """A terminal gets its own width; piped output gets room for the whole table."""
+    """A terminal gets its own width (as does output when COLUMNS says one); piped output gets room for the
+    whole table."""
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr) if stream.isatty() else Console(stderr=stderr, width=220)
+    sized = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(stderr=stderr) if sized else Console(stderr=stderr, width=220)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush cannot fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+class _Commands(click.Group):
+    """Every command under the same endings: SIGINT/SIGTERM exit 130/143 with one line; a reader that
+    went away (`| head`) ends quietly; stdout that cannot be written (a full disk) is one line, exit 1."""
+
+    def invoke(self, ctx):
+        previous = interrupt.install()
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()
+                if interrupt.pending is not None:  # even where a library swallowed the exception
+                    raise interrupt.pending
+        except interrupt.Interrupted as stop:
+            if not stop.reported:
+                click.echo(f"interrupted by {stop.name}", err=True)
+            ctx.exit(stop.status)
+        except BrokenPipeError:
+            _silence_stdout()
+            ctx.exit(1)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
+                raise
+            _silence_stdout()
+            click.echo(f"cannot write the output: {error.strerror}", err=True)
+            ctx.exit(1)
+        finally:
+            interrupt.restore(previous)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gradcmp")
 def main():
     """Compute the same gradient with several strategies and compare time, memory and error."""
@@ -63,6 +103,8 @@ def list_command(problem):
 def _positive_int(ctx, param, value):
     if value is not None and value <= 0:
         raise click.BadParameter(f"must be a positive integer, got {value}")
+    if value is not None and value > LARGEST_INT:
+        raise click.BadParameter(f"must be at most 2^63-1, got {value}")
     return value
 
 
@@ -73,9 +115,23 @@ def _memory(ctx, param, value):
         raise click.BadParameter(str(error)) from None
 
 
+def _setting(ctx, param, value):
+    """The same range check a preset's setting gets (config.SETTING_RANGES)."""
+    try:
+        return None if value is None else check_setting(param.name, value, "--" + param.name.replace("_", "-"))
+    except ConfigError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 def _positive_float(ctx, param, value):
-    if value is not None and not value > 0:
-        raise click.BadParameter(f"must be a positive number of seconds, got {value}")
+    if value is not None and not 0 < value < float("inf"):
+        raise click.BadParameter(f"must be a positive finite number, got {value}")
+    return value
+
+
+def _ratio(ctx, param, value):
+    if value is not None and not 0 < value < float("inf"):
+        raise click.BadParameter(f"must be a ratio above 0 such as 1.5 (new / old), got {value}")
     return value
 
 
@@ -89,15 +145,16 @@ def settings_options(command):
     options = (
         click.option("--dtype", type=click.Choice(DTYPES), help=f"[default: {defaults.dtype}]"),
         click.option("--device", type=click.Choice(DEVICES), help=f"[default: {defaults.device}]"),
-        click.option("--seed", type=int, help=f"Seed of the problem's random data. [default: {defaults.seed}]"),
-        click.option("--threads", type=int, callback=_positive_int, help="torch threads (default: all cores)."),
+        click.option("--seed", type=int, callback=_setting, help=f"Seed of the problem's random data. [default: {defaults.seed}]"),
+        click.option("--threads", type=int, callback=_setting, help="torch threads (default: all cores)."),
         click.option("--max-memory", callback=_memory, metavar="SIZE",
                      help="Skip strategies estimated to need more (e.g. 2GiB). Default: half the free memory."),
-        click.option("--max-time", type=float, callback=_positive_float,
+        click.option("--max-time", type=float, callback=_setting,
                      help="Skip strategies estimated to take longer per gradient (seconds). "
                           f"[default: {defaults.max_time:g}]"),
-        click.option("--min-run-time", type=float, callback=_positive_float,
-                     help=f"Seconds of timed repeats per strategy. [default: {defaults.min_run_time:g}]"),
+        click.option("--min-run-time", type=float, callback=_setting,
+                     help=f"Seconds of timed repeats per strategy, at most 60. "
+                          f"[default: {defaults.min_run_time:g}]"),
     )
     for option in reversed(options):
         command = option(command)
@@ -163,19 +220,26 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
         raise _usage(error, "--param") from None
     try:
         if size is not None:
+            if chosen_problem.main_knob in given:
+                raise ConfigError(f"--size and --param {chosen_problem.main_knob}= both set "
+                                  f"{chosen_problem.main_knob}; give one")
             given[chosen_problem.main_knob] = str(size)
-        run = gradcmp.compare(chosen_problem, list(strategies) or None, given, keep_gradients=bool(save_gradients),
+        run = gradcmp.compare(chosen_problem, list(dict.fromkeys(strategies)) or None, given,
+                              keep_gradients=bool(save_gradients),
                               **{key: value for key, value in measuring.items() if value is not None})
     except ConfigError as error:
         raise _usage(error) from None
     if save_gradients:
         _write_gradients(save_gradients, run.gradient_arrays())
     if output_format == "json":
-        click.echo(json.dumps(run.to_json(), indent=2))
+        from gradcmp.results import dumps
+
+        click.echo(dumps(run.to_json()))
     else:
         from gradcmp.report import run_table
 
-        _console().print(run_table(run))
+        console = _console()
+        console.print(run_table(run, console.width))
     over = [f"{result.strategy} ({result.rel_error:.1e})" for result in run.results if tolerance is not None
             and result.status == "ok" and result.rel_error is not None and not result.rel_error <= tolerance]
     if over:
@@ -216,11 +280,12 @@ def _sizes(ctx, param, value):
               help="Set a param in every case; several values sweep it. Repeatable.")
 @settings_options
 @click.option("--output", "-o", metavar="FILE.json",
-              help="Results file, rewritten after every row. Default: results-<preset>-<time>.json")
+              help="Results file, rewritten after every row; never another run's, the baseline or the preset. "
+                   "Default: results-<preset>-<time>-<pid>.json")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv", "markdown"]),
               default="table", show_default=True, help="What to print on stdout.")
 @click.option("--baseline", metavar="OLD.json", help="Compare row by row with an earlier results file.")
-@click.option("--fail-on-regression", type=float, callback=_positive_float, metavar="RATIO",
+@click.option("--fail-on-regression", type=float, callback=_ratio, metavar="RATIO",
               help="Exit 1 when a time or memory ratio against --baseline exceeds RATIO (e.g. 1.5).")
 @click.option("--plot", metavar="FILE.png|FILE.svg",
               help="Log-log time and memory against size, a line per strategy (needs matplotlib).")
@@ -235,12 +300,14 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
     Exit status: 0 all rows within tolerance, 1 a row failed, exceeded its tolerance or regressed,
     2 bad input (nothing ran), 130/143 interrupted by SIGINT/SIGTERM (the file keeps the finished rows).
     """
-    from gradcmp.sweep import Sweep, default_output
+    from gradcmp.sweep import Sweep
     from gradcmp.presets import command_line_preset, load_preset, plan
+    from gradcmp.results import check_output, default_output, load_runs, output_lock
 
+    baseline_document = baseline_runs = None
     try:
         chosen = command_line_preset(list(problems)) if problems and not preset else load_preset(preset or "default")
-        jobs = plan(chosen, list(problems) or None, list(strategies) or None, sizes,
+        jobs = plan(chosen, list(problems) or None, list(dict.fromkeys(strategies)) or None, sizes,
                     _sweep_params(params))
         settings = settings_from(measuring, chosen.settings)
         if fail_on_regression is not None and not baseline:
@@ -250,20 +317,38 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
 
             check_plot_path(plot)
         if baseline:
-            from gradcmp.results import load_runs
-
             baseline_document, baseline_runs = load_runs(baseline)
+        path = output or default_output(chosen.name)
+        check_output(path, {"baseline": baseline, "preset": None if preset is None else chosen.source})
     except ConfigError as error:
         raise _usage(error) from None
     _check_device(settings)
-    path = output or default_output(chosen)
-    sweep = Sweep(chosen, jobs, settings, path, sys.argv, keep_gradients=bool(save_gradients))
     try:
-        sweep.save()
-    except OSError as error:
-        raise click.BadParameter(f"cannot write {path}: {error.strerror}", param_hint="--output") from None
+        with output_lock(path):
+            sweep = Sweep(chosen, jobs, settings, path, sys.argv, keep_gradients=bool(save_gradients))
+            try:
+                failed = _bench(sweep, output_format, baseline, baseline_runs, baseline_document, fail_on_regression,
+                                plot, save_gradients, front, memory_budget)
+            except interrupt.Interrupted as stop:
+                sweep.stop()
+                click.echo(f"interrupted by {stop.name} after {sweep.finished_rows} of {sweep.total_rows} rows; "
+                           f"the finished rows are in {sweep.path}", err=True)
+                stop.reported = True
+                raise
+    except ConfigError as error:  # another run holds the file
+        raise _usage(error) from None
+    sys.exit(1 if failed else 0)
 
-    _measure(sweep)
+
+def _bench(sweep, output_format, baseline, baseline_runs, baseline_document, fail_on_regression, plot,
+           save_gradients, front, memory_budget) -> bool:
+    """Measure, compare, print; True when the gate failed."""
+    from gradcmp.config import thread_limits
+    from gradcmp.results import dumps
+
+    sweep.save()
+    with thread_limits(sweep.settings.threads):
+        _measure(sweep)
     entries = sweep.entries
     if save_gradients:
         from gradcmp.sweep import gradient_arrays
@@ -280,31 +365,28 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
     from gradcmp.bench_report import bench_csv, bench_markdown, bench_tables
 
     if output_format == "table":
-        out.print(bench_tables(entries, recommendations, laws))
-    if front or memory_budget:
-        from gradcmp.frontier import front_report
-
-        human.print(front_report(entries, memory_budget))
+        out.print(bench_tables(entries, recommendations, laws, out.width))
     elif output_format == "markdown":
         click.echo(bench_markdown(entries, recommendations, laws))
     elif output_format == "csv":
         click.echo(bench_csv(entries), nl=False)
     else:
-        click.echo(json.dumps(sweep.saved, indent=2))
+        click.echo(dumps(sweep.saved))
+    if front or memory_budget:
+        from gradcmp.frontier import front_report
+
+        human.print(front_report(entries, memory_budget))
     if plot:
         from gradcmp.plot import save_plot
 
         save_plot(entries, plot)
         human.print(f"plot: {plot}")
-    failed = _summary(sweep, human) or failed
-    sys.exit(1 if failed else 0)
+    return _summary(sweep, human) or failed
 
 
 def _measure(sweep) -> None:
-    """Run the sweep under a progress bar (only on a terminal); on SIGINT/SIGTERM say where the rows are and exit."""
+    """Run the sweep under a progress bar (only on a terminal)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from gradcmp.sweep import interruptible
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=_console(stderr=True), transient=True,
@@ -316,14 +398,7 @@ def _measure(sweep) -> None:
             progress.update(task, advance=1, description=sweep.next_row() or "done")
 
         try:
-            with interruptible():
-                sweep.run(on_row)
-        except KeyboardInterrupt as interrupted:
-            status = sweep.stop(interrupted)
-            progress.stop()
-            click.echo(f"interrupted after {sweep.finished_rows} of {sweep.total_rows} rows; the finished rows "
-                       f"are in {sweep.path}", err=True)
-            sys.exit(status)
+            sweep.run(on_row)
         except Exception:  # a bug in gradcmp: say so in the file too, then surface it loudly
             sweep.status = "crashed"
             sweep.save()
@@ -331,33 +406,49 @@ def _measure(sweep) -> None:
 
 
 def _report_baseline(sweep, path, document, runs, threshold, console) -> bool:
-    """Print the comparison with the baseline, record it in the results; True when a row regressed."""
+    """Print the comparison with the baseline, record it in the results; True when the gate failed
+    (a row regressed, or nothing could be compared against the threshold)."""
     from gradcmp.results import compare_runs
 
-    comparisons, only_new, only_old = compare_runs(runs, [entry.run for entry in sweep.entries])
-    regressed = _print_comparison(comparisons, only_new, only_old, threshold, console,
-                                  document.get("machine") or (runs[0].machine if runs else {}),
-                                  sweep.header.get("machine", {}), path)
+    current = [entry.run for entry in sweep.entries]
+    comparisons, only_new, only_old = compare_runs(runs, current)
+    regressed, nothing = _print_comparison(comparisons, only_new, only_old, threshold, console, runs, current,
+                                           document.get("machine") or (runs[0].machine if runs else {}),
+                                           sweep.header.get("machine", {}), path)
     sweep.extra["baseline"] = {
         "path": path, "threshold": threshold, "only_now": only_new, "only_in_baseline": only_old,
         "rows": [{"problem": c.run.problem, "params": c.run.params, "strategy": c.new.strategy,
                   "time_ratio": c.time_ratio, "memory_ratio": c.memory_ratio} for c in comparisons],
-        "regressions": regressed,
+        "regressions": regressed, "nothing_compared": nothing,
     }
-    return bool(regressed)
+    return bool(regressed) or (threshold is not None and nothing is not None)
 
 
-def _print_comparison(comparisons, only_new, only_old, threshold, console, old_machine, new_machine,
-                      baseline_path) -> list[str]:
-    """The comparison table and its notes; the regressed rows (empty without a threshold)."""
+def _print_comparison(comparisons, only_new, only_old, threshold, console, old_runs, new_runs, old_machine,
+                      new_machine, baseline_path) -> tuple[list[str], str | None]:
+    """The comparison, led by what makes it doubtful (other problems, another machine); the regressed rows
+    (empty without a threshold) and why nothing could be compared (None when something was)."""
     from gradcmp.bench_report import comparison_table, machine_note
 
-    console.print(comparison_table(comparisons, threshold))
-    console.print(f"{len(comparisons)} rows compared with {baseline_path}; {only_new} only now, "
-                  f"{only_old} only in the baseline", highlight=False)
+    old_problems = sorted({run.problem for run in old_runs})
+    new_problems = sorted({run.problem for run in new_runs})
+    if old_problems != new_problems:
+        console.print(f"the baseline measured {', '.join(old_problems) or 'nothing'}, this run "
+                      f"{', '.join(new_problems) or 'nothing'}: only rows of the same problem are compared",
+                      style="yellow", highlight=False)
     note = machine_note(old_machine, new_machine)
     if note:
         console.print(note, style="yellow")
+    nothing = None
+    if not comparisons:
+        failed = sum(result.status == "failed" for run in new_runs for result in run.results)
+        nothing = ("nothing compared: no row was measured (status ok) in both files"
+                   + (f"; {failed} new rows failed" if failed else ""))
+        console.print(nothing, style="bold red", highlight=False)
+        return [], nothing
+    console.print(comparison_table(comparisons, threshold, console.width))
+    console.print(f"{len(comparisons)} rows compared with {baseline_path}; {only_new} only now, "
+                  f"{only_old} only in the baseline", highlight=False)
     regressed = [f"{c.run.problem} {' '.join(f'{k}={v}' for k, v in c.run.params.items())} {c.new.strategy}"
                  for c in comparisons if threshold is not None and c.regressed(threshold)]
     if regressed:
@@ -365,7 +456,7 @@ def _print_comparison(comparisons, only_new, only_old, threshold, console, old_m
                       style="bold red", highlight=False)
     elif threshold is not None:
         console.print(f"no row regressed beyond {threshold:g}x", style="green")
-    return regressed
+    return regressed, None
 
 
 def _summary(sweep, console) -> bool:
@@ -378,6 +469,8 @@ def _summary(sweep, console) -> bool:
     failures = gate_failures(sweep.entries)
     console.print(f"{sum(counts.values())} rows: {counts['ok']} ok, {counts['skipped']} skipped, "
                   f"{counts['failed']} failed; results in {sweep.path}", highlight=False)
+    if sweep.lost:
+        console.print(sweep.lost, style="bold red", highlight=False)
     if failures:
         console.print(f"gate FAILED on {len(failures)} rows: " + "; ".join(failures), style="bold red",
                       highlight=False)
@@ -393,7 +486,7 @@ def _summary(sweep, console) -> bool:
 @main.command("compare")
 @click.argument("baseline", metavar="OLD.json")
 @click.argument("current", metavar="NEW.json")
-@click.option("--fail-on-regression", type=float, callback=_positive_float, metavar="RATIO",
+@click.option("--fail-on-regression", type=float, callback=_ratio, metavar="RATIO",
               help="Exit 1 when a time or memory ratio (new / old) exceeds RATIO.")
 def compare_command(baseline, current, fail_on_regression):
     """Compare two saved results files row by row (same problem, params, strategy, dtype, device)."""
@@ -405,8 +498,8 @@ def compare_command(baseline, current, fail_on_regression):
     except ConfigError as error:
         raise _usage(error) from None
     comparisons, only_new, only_old = compare_runs(old_runs, new_runs)
-    regressed = _print_comparison(comparisons, only_new, only_old, fail_on_regression, _console(),
-                                  old_document.get("machine") or (old_runs[0].machine if old_runs else {}),
-                                  new_document.get("machine") or (new_runs[0].machine if new_runs else {}),
-                                  baseline)
-    sys.exit(1 if regressed else 0)
+    regressed, nothing = _print_comparison(
+        comparisons, only_new, only_old, fail_on_regression, _console(), old_runs, new_runs,
+        old_document.get("machine") or (old_runs[0].machine if old_runs else {}),
+        new_document.get("machine") or (new_runs[0].machine if new_runs else {}), baseline)
+    sys.exit(1 if regressed or nothing else 0)

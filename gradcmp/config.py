@@ -4,6 +4,9 @@ Nothing here imports torch, so `gradcmp --help` and `gradcmp list` stay fast.
 """
 from __future__ import annotations
 
+import contextlib
+import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -66,14 +69,14 @@ class Knob:
             value = float(value)
         if type(value) is not kind:
             raise ConfigError(f"{self.name} must be {_type_word(kind)}, got {value!r}")
+        if kind in (int, float):
+            check_finite(self.name, value)
         if self.choices and value not in self.choices:
             raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
         if self.minimum is not None and value < self.minimum:
             raise ConfigError(f"{self.name} must be >= {self.minimum:g}, got {value!r}")
         if self.above is not None and not value > self.above:
             raise ConfigError(f"{self.name} must be > {self.above:g}, got {value!r}")
-        if kind is float and value != value:
-            raise ConfigError(f"{self.name} must be a number, got nan")
         return value
 
     def describe(self) -> str:
@@ -83,6 +86,50 @@ class Knob:
 
 def _type_word(kind: type) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[kind]
+
+
+LARGEST_INT = 2**63 - 1  # what torch and numpy take as an integer
+
+
+def check_finite(name: str, value: float) -> float:
+    """A number a computation can use: not inf, nan (1e400 reads as inf) or beyond a 64-bit integer."""
+    if isinstance(value, float) and not math.isfinite(value) or abs(value) > LARGEST_INT:
+        raise ConfigError(f"{name} must be a finite number of at most {LARGEST_INT:.2g}, got {value!r}")
+    return value
+
+
+MAX_MIN_RUN_TIME = 60.0  # seconds of timed repeats per strategy: beyond this a sweep never ends
+MAX_THREADS = 4096
+
+# Each measuring setting's lowest and highest value (the lowest excluded for seconds), and how to say so:
+# one check for the CLI's flags and presets alike.
+SETTING_RANGES = {
+    "seed": (0, LARGEST_INT, False, "an integer from 0 to 2^63-1"),
+    "threads": (1, MAX_THREADS, False, f"a positive integer of at most {MAX_THREADS}"),
+    "max_time": (0.0, LARGEST_INT, True, "a positive number of seconds"),
+    "min_run_time": (0.0, MAX_MIN_RUN_TIME, True, f"a positive number of seconds, at most {MAX_MIN_RUN_TIME:g}"),
+    "max_memory": (1, LARGEST_INT, False, "between 1 byte and 8 EiB"),
+}
+
+
+def check_setting(key: str, value, label: str | None = None):
+    """A measuring setting's value, or ConfigError saying (under `label`, else `key`) the range it must lie in."""
+    low, high, exclusive, words = SETTING_RANGES[key]
+    if isinstance(value, float) and not math.isfinite(value) or not (low < value if exclusive else low <= value) \
+            or value > high:
+        raise ConfigError(f"{label or key} must be {words}, got {value!r}")
+    return value
+
+
+def did_you_mean(name: str, choices) -> str:
+    """' (did you mean X?)' when one of choices is close to the mistyped name, else ''."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def unknown(kind: str, name: str, choices) -> ConfigError:
+    """The one-line error for a name that is not among choices: the closest, then the whole list."""
+    return ConfigError(f"unknown {kind} {name!r}{did_you_mean(name, choices)}; choose from: {', '.join(choices)}")
 
 
 def split_assignment(text: str) -> tuple[str, str]:
@@ -100,7 +147,7 @@ def resolve_params(knobs: tuple[Knob, ...], given: dict[str, object], problem: s
     for key, value in given.items():
         if key not in by_name:
             raise ConfigError(
-                f"unknown param {key!r} for problem {problem}; its params are: "
+                f"unknown param {key!r} for problem {problem}{did_you_mean(key, by_name)}; its params are: "
                 + (", ".join(by_name) or "none (your factory declares params as keyword arguments with defaults)")
             )
         knob = by_name[key]
@@ -117,10 +164,10 @@ def parse_bytes(text: str) -> int:
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
     if not match or match.group(2).lower() not in _UNITS:
         raise ConfigError(f"expected a size such as 512MiB, 2GB or 1e9, got {text!r}")
-    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-    if value <= 0:
-        raise ConfigError(f"a memory budget must be positive, got {text!r}")
-    return value
+    value = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if not 1 <= value <= LARGEST_INT:  # 1e400 reads as inf
+        raise ConfigError(f"a memory budget must be between 1 byte and 8 EiB, got {text!r}")
+    return int(value)
 
 
 def available_memory_bytes() -> int:
@@ -145,6 +192,22 @@ class Budget:
 
     max_bytes: int
     max_seconds: float = DEFAULT_MAX_TIME_S
+
+
+@contextlib.contextmanager
+def thread_limits(threads: int):
+    """torch's threads and every BLAS/OpenMP pool numpy uses (threadpoolctl) held at `threads` while the
+    block runs, so --threads governs the numpy strategies' timings as well as torch's."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)

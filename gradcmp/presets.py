@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gradcmp.config import DEVICES, DTYPES, ConfigError, parse_bytes, resolve_params
+from gradcmp.config import (DEVICES, DTYPES, ConfigError, check_setting, did_you_mean, parse_bytes,
+                            resolve_params, unknown)
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 
@@ -93,7 +94,8 @@ def preset_path(name_or_path: str) -> Path:
         return path
     shipped = PRESET_DIR / f"{name_or_path}.toml"
     if not shipped.is_file():
-        raise ConfigError(f"unknown preset {name_or_path!r}; shipped presets: {', '.join(shipped_presets())}"
+        raise ConfigError(f"unknown preset {name_or_path!r}{did_you_mean(name_or_path, shipped_presets())}; "
+                          f"shipped presets: {', '.join(shipped_presets())}"
                           " (or give the path of a .toml file)")
     return shipped
 
@@ -106,6 +108,8 @@ def load_preset(name_or_path: str) -> Preset:
             data = tomllib.load(file)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text, which TOML must be") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read it: {error.strerror}") from None
     return parse_preset(data, path.stem, str(path))
@@ -156,8 +160,10 @@ def _setting(source: str, key: str, value):
             return parse_bytes(str(value))
         except ConfigError as error:
             raise ConfigError(f"{source}: {key}: {error}") from None
-    if key != "seed" and value <= 0:
-        raise ConfigError(f"{source}: {key} must be positive, got {value!r}")
+    try:
+        check_setting(key, value)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
     return float(value) if key in ("min_run_time", "max_time") else value
 
 
@@ -185,7 +191,7 @@ def _case(source: str, where: str, table) -> Case:
     tolerance = table.get("tolerance")
     if tolerance is not None:
         _check_type(source, f"{where}.tolerance", tolerance, _NUMBER)
-        if not tolerance > 0:
+        if not 0 < tolerance < float("inf"):
             raise ConfigError(f"{source}: {where}.tolerance must be positive, got {tolerance!r}")
         tolerance = float(tolerance)
     expected = _check_type(source, f"{where}.expect_failure", table.get("expect_failure", []), (list,))
@@ -213,7 +219,7 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
 
     for name in strategies or ():
         if name not in STRATEGIES:
-            raise ConfigError(f"--strategy: unknown strategy {name!r}; choose from: {', '.join(STRATEGIES)}")
+            raise ConfigError(f"--strategy: {unknown('strategy', name, STRATEGIES)}")
     for name in problems or ():
         try:
             get_problem(name)
@@ -251,8 +257,7 @@ def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[
         raise ConfigError(f"{where}.strategies: {error}") from None
     for name in case.expect_failure:
         if name not in STRATEGIES:
-            raise ConfigError(f"{where}.expect_failure: unknown strategy {name!r}; choose from: "
-                              f"{', '.join(STRATEGIES)}")
+            raise ConfigError(f"{where}.expect_failure: {unknown('strategy', name, STRATEGIES)}")
     # inapplicable strategies are no measurement: drop them; unavailable ones stay as skipped rows
     chosen = [(strategy, reason) for strategy, reason in chosen if strategy.applies_to(problem) is None
               and (not strategy_filter or strategy.name in strategy_filter)]
@@ -268,6 +273,8 @@ def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[
     for key, given in overrides.items():
         values[key] = (tuple(given), f"--param {key}", False)
     if sizes:
+        if problem.main_knob in overrides:
+            raise ConfigError(f"--sizes and --param {problem.main_knob}= both set {problem.main_knob}; give one")
         values[problem.main_knob] = (tuple(sizes), "--sizes", False)
 
     knobs = {knob.name: knob for knob in problem.knobs}

@@ -1,6 +1,8 @@
 """Rendering: Runs and registries in, rich tables out. Nothing here measures."""
 from __future__ import annotations
 
+import sys
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -9,6 +11,27 @@ from gradcmp.results import Run
 from gradcmp.units import human_bytes, human_time
 
 STATUS_STYLE = {"ok": "green", "skipped": "yellow", "failed": "bold red"}
+# Below this many columns a table's cells shrink to a character: each row becomes a block of lines instead.
+NARROW = 60
+
+
+def plus_minus() -> str:
+    """'±' where stdout can encode it, '+-' where it cannot (PYTHONIOENCODING=ascii, a latin-less locale)."""
+    try:
+        "±".encode(sys.stdout.encoding or "ascii")
+        return "±"
+    except (UnicodeEncodeError, LookupError):
+        return "+-"
+
+
+def narrow_blocks(title: str, headers, rows) -> Group:
+    """A table for a narrow terminal: the title, then per row its first cell and `header: value` lines."""
+    lines = [Text(title, style="italic")]
+    for cells in rows:
+        lines.append(Text(str(cells[0]), style="bold"))
+        lines.extend(Text(f"  {header}: ") + (cell if isinstance(cell, Text) else Text(str(cell)))
+                     for header, cell in zip(headers[1:], cells[1:]) if str(cell) not in ("", "-"))
+    return Group(*lines)
 
 
 def _error(value: float | None) -> str:
@@ -24,23 +47,25 @@ def _ratio(value: float | None) -> str:
 def _time(median: float | None, iqr: float | None) -> str:
     if median is None:
         return "-"
-    return f"{human_time(median)} ± {human_time(iqr)}"
+    return f"{human_time(median)} {plus_minus()} {human_time(iqr)}"
 
 
-def run_table(run: Run) -> Group:
-    """The table of one Run, with the instance facts above it and the reasons for skips below."""
+def run_table(run: Run, width: int | None = None) -> Group:
+    """The table of one Run, with the instance facts above it and the reasons for skips below;
+    one block per row on a terminal narrower than NARROW columns."""
     params = " ".join(f"{key}={value}" for key, value in run.params.items())
     facts = "  ".join(f"{key}: {value:.3g}" if isinstance(value, float) else f"{key}: {value}"
                       for key, value in run.info.items())
     title = f"{run.problem}  {params}  {run.dtype} {run.device}  threads={run.threads}"
     table = Table(title=title, caption=facts or None, title_justify="left", caption_justify="left")
     stat_names = sorted({name for result in run.results for name in result.stats})
-    for header in ("strategy", "status", "time (median ± IQR)", "x primal", "peak mem", "saved",
-                   "rel. error", "max abs err", *stat_names):
+    headers = ("strategy", "status", f"time (median {plus_minus()} IQR)", "x primal", "peak mem", "saved",
+               "rel. error", "max abs err", *stat_names)
+    for header in headers:
         table.add_column(header, justify="left" if header in ("strategy", "status") else "right")
-    notes = []
+    notes, rows = [], []
     for result in run.results:
-        table.add_row(
+        rows.append((
             result.strategy,
             Text(result.status, style=STATUS_STYLE[result.status]),
             _time(result.time_s, result.time_iqr_s),
@@ -50,11 +75,14 @@ def run_table(run: Run) -> Group:
             _error(result.rel_error),
             _error(result.max_abs_error),
             *(str(result.stats.get(name, "-")) for name in stat_names),
-        )
+        ))
+        table.add_row(*rows[-1])
         if result.reason:
             notes.append(Text(f"{result.strategy} {result.status}: {result.reason}"))
     primal = next((r.primal_time_s for r in run.results if r.primal_time_s is not None), None)
     lines = [Text(f"one loss evaluation (primal): {human_time(primal)}")] if primal else []
+    if width is not None and width < NARROW:
+        table = narrow_blocks(title + (f"\n{facts}" if facts else ""), headers, rows)
     return Group(table, *lines, *notes)
 
 

@@ -1,7 +1,10 @@
 """Plain records of what was measured, and their JSON form (the format scripts rely on)."""
 from __future__ import annotations
 
+import contextlib
 import copy
+import datetime
+import fcntl
 import json
 import math
 import os
@@ -57,9 +60,14 @@ class Run:
     reference: Any = field(default=None, repr=False, compare=False, metadata={"json": False})
 
     def to_json(self) -> dict[str, Any]:
+        """The record, strict JSON: a row's inf or nan becomes null, its field named in the row's `non_finite`."""
         record = {"gradcmp_version": __version__, **_json_fields(self)}
         record["results"] = [_json_fields(result) for result in self.results]
-        return record
+        for row in record["results"]:
+            bad = [key for key, value in row.items() if isinstance(value, float) and not math.isfinite(value)]
+            if bad:
+                row.update({key: None for key in bad}, non_finite=bad)
+        return strict(record)
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> "Run":
@@ -114,35 +122,169 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def strict(value: Any) -> Any:
+    """`value` with every inf and nan float replaced by None: strict JSON parsers reject both."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(item) for item in value]
+    return value
+
+
+def dumps(document: Any) -> str:
+    """Strict JSON (no Infinity or NaN), indented as the results file is."""
+    return json.dumps(strict(document), indent=2, allow_nan=False)
+
+
+RESULTS_MODE = 0o644
+
+
 def write_json_atomic(path: str, document: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it over `path`.
+    """Write JSON to a temporary file beside `path`, then rename it over `path` (mode 0644).
 
     The rename is atomic, so a reader (or a run killed mid-write) sees the old file or the new one,
-    never half of one.
+    never half of one; the temporary file is removed on every way out.
     """
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".gradcmp-", suffix=".json.tmp")
     try:
+        os.fchmod(handle, RESULTS_MODE)
         with os.fdopen(handle, "w") as file:
-            json.dump(document, file, indent=2)
-            file.write("\n")
+            file.write(dumps(document) + "\n")
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
 
 
-def load_runs(path: str) -> tuple[dict[str, Any], list[Run]]:
-    """(the document, its Runs) from a `bench` results file or the JSON of `gradcmp run --format json`."""
+def default_output(name: str) -> str:
+    """results-NAME-<local time to the microsecond>-<pid>.json: two runs never pick the same name."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return f"results-{name}-{stamp}-{os.getpid()}.json"
+
+
+def check_output(path: str, protected: dict[str, str]) -> None:
+    """ConfigError unless `path` can take a results file: its directory exists and is writable, and it is
+    new or a gradcmp results file, never one of `protected` ({what: path}, e.g. the baseline, the preset)."""
+    for what, other in protected.items():
+        if other and os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other):
+            raise ConfigError(f"--output {path} is the {what}; writing results there would destroy it")
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ConfigError(f"--output {path} is a directory; give a file name")
+    if not os.path.isdir(directory):
+        raise ConfigError(f"--output {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"--output {path}: directory {directory} is not writable")
+    if os.path.exists(path):
+        try:
+            load_runs(path)
+        except ConfigError:
+            raise ConfigError(f"--output {path} exists and is not a gradcmp results file; "
+                              "refusing to overwrite it") from None
+
+
+@contextlib.contextmanager
+def output_lock(path: str):
+    """Hold an exclusive lock on `path`'s sidecar `.NAME.lock` while the block runs, so two live runs
+    never write one results file; ConfigError naming the process that holds it."""
+    lock_path = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.lock")
+    handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, RESULTS_MODE)
     try:
-        with open(path) as file:
-            document = json.load(file)
-        records = document["runs"] if "runs" in document else [document]
-        return document, [Run.from_json(record) for record in records]
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(handle, 32).decode(errors="replace").strip() or "unknown"
+            raise ConfigError(f"--output {path} is being written by another gradcmp run (pid {holder}); "
+                              "wait for it or choose another file") from None
+        os.ftruncate(handle, 0)
+        os.write(handle, str(os.getpid()).encode())
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):  # someone tidied it away meanwhile
+                os.unlink(lock_path)
+    finally:
+        os.close(handle)
+
+
+_NUMBER = (int, float)
+# field -> the types it may hold (None: null allowed); a record missing a required field is no results file
+RUN_FIELDS = {"problem": (str,), "params": (dict,), "dtype": (str,), "device": (str,), "seed": (int,),
+              "threads": (int,), "info": (dict, None), "machine": (dict, None), "results": (list,)}
+RUN_REQUIRED = ("problem", "params", "dtype", "device", "seed", "threads", "results")
+RESULT_FIELDS = {"strategy": (str,), "status": (str,), "reason": (str, None), "time_s": (*_NUMBER, None),
+                 "time_iqr_s": (*_NUMBER, None), "primal_time_s": (*_NUMBER, None), "peak_bytes": (int, None),
+                 "saved_bytes": (int, None), "rel_error": (*_NUMBER, None), "max_abs_error": (*_NUMBER, None),
+                 "stats": (dict, None)}
+STATUSES = ("ok", "skipped", "failed")
+_WORDS = {str: "a string", int: "an integer", float: "a number", dict: "an object", list: "a list",
+          bool: "true or false", None: "null"}
+
+
+def _check(where: str, value: Any, kinds: tuple) -> None:
+    if value is None and None in kinds:
+        return
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, tuple(k for k in kinds if k)):
+        words = [_WORDS[kind] for kind in kinds if not (kind is int and float in kinds)]
+        raise ConfigError(f"{where} must be {' or '.join(words)}, got {json.dumps(value)[:40]}")
+
+
+def _check_record(where: str, record: Any) -> None:
+    _check(where, record, (dict,))
+    for key in RUN_REQUIRED:
+        if key not in record:
+            raise ConfigError(f"{where} has no {key!r}")
+    for key, kinds in RUN_FIELDS.items():
+        if key in record:
+            _check(f"{where}.{key}", record[key], kinds)
+    for key, value in record["params"].items():
+        _check(f"{where}.params.{key}", value, (str, *_NUMBER, bool))
+    for number, row in enumerate(record["results"]):
+        at = f"{where}.results[{number}]"
+        _check(at, row, (dict,))
+        if "strategy" not in row or "status" not in row:
+            raise ConfigError(f"{at} needs a strategy and a status")
+        for key, kinds in RESULT_FIELDS.items():
+            if key in row:
+                _check(f"{at}.{key}", row[key], kinds)
+        if row["status"] not in STATUSES:
+            raise ConfigError(f"{at}.status must be one of {', '.join(STATUSES)}, got {row['status']!r}")
+
+
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not strict JSON")
+
+
+def load_runs(path: str) -> tuple[dict[str, Any], list[Run]]:
+    """(the document, its Runs) from a `bench` results file or the JSON of `gradcmp run --format json`.
+
+    Every shape is checked before use: a file that is not one of these is one ConfigError naming the
+    file and the first thing wrong in it.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            document = json.load(file, parse_constant=_not_json)
     except OSError as error:
         raise ConfigError(f"cannot read results file {path}: {error.strerror}") from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise ConfigError(f"{path} is not a gradcmp results file ({type(error).__name__}: {error})") from None
+    except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, or nested beyond reason
+        raise ConfigError(f"{path} is not a gradcmp results file: not JSON ({str(error)[:80]})") from None
+    try:
+        _check("the file", document, (dict,))
+        _check("machine", document.get("machine"), (dict, None))
+        if "runs" in document:
+            _check("runs", document["runs"], (list,))
+            for number, record in enumerate(document["runs"]):
+                _check_record(f"runs[{number}]", record)
+            records = document["runs"]
+        else:
+            _check_record("run", document)
+            records = [document]
+    except ConfigError as error:
+        raise ConfigError(f"{path} is not a gradcmp results file: {error}") from None
+    return document, [Run.from_json(record) for record in records]
 
 
 def row_key(run: Run, result: Result) -> tuple:

@@ -5,9 +5,9 @@ stopped at any moment -- Ctrl-C, SIGTERM, a crash -- leaves a valid file with ev
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
-import signal
+import os
+import tempfile
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -15,7 +15,7 @@ from gradcmp import __version__
 from gradcmp.analysis import recommend, scaling_laws
 from gradcmp.config import Settings
 from gradcmp.presets import Job, Preset
-from gradcmp.results import Result, Run, machine_info, write_json_atomic
+from gradcmp.results import Result, Run, default_output, machine_info, write_json_atomic
 
 FORMAT = "gradcmp-bench/1"
 
@@ -36,28 +36,6 @@ class Entry:
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived during a sweep."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def interruptible():
-    """Turn SIGINT and SIGTERM into Interrupted while the block runs (so `finally` blocks run too)."""
-    def handler(signum, frame):
-        raise Interrupted(signum)
-
-    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, action in previous.items():
-            signal.signal(signum, action)
 
 
 def gate_failures(entries: list[Entry]) -> list[str]:
@@ -104,6 +82,7 @@ class Sweep:
         self.status = "running"
         self.extra: dict = {}  # sections added after the sweep (the baseline comparison)
         self.saved: dict = {}  # the document as last written
+        self.lost: str | None = None  # why the rows are not in the file asked for, if they are not
         self.header = {
             "format": FORMAT,
             "gradcmp_version": __version__,
@@ -179,17 +158,23 @@ class Sweep:
         }
 
     def save(self) -> None:
+        """Write the document; when the file cannot be written (disk full, directory gone) the rows stay in
+        memory and go to a fallback file in the temporary directory, `lost` saying what happened."""
         self.saved = self.document()
-        if self.path is not None:
+        if self.path is None:  # a sweep asked for no file (the library's bench without a path)
+            return
+        try:
             write_json_atomic(self.path, self.saved)
+        except OSError as error:
+            if self.lost:  # the fallback failed too: the rows are only in memory (and on stdout at the end)
+                self.lost = f"{self.lost}; cannot write {self.path} either ({error.strerror})"
+                return
+            fallback = os.path.join(tempfile.gettempdir(), os.path.basename(default_output(self.preset.name)))
+            self.lost = f"cannot write {self.path} ({error.strerror}); the rows went to {fallback}"
+            self.path = fallback
+            self.save()
 
-    def stop(self, interrupted: Interrupted | KeyboardInterrupt) -> int:
-        """Record the interruption in the file; the exit status the command should end with."""
+    def stop(self) -> None:
+        """Record the interruption in the file."""
         self.status = "interrupted"
         self.save()
-        return 128 + getattr(interrupted, "signum", signal.SIGINT)
-
-
-def default_output(preset: Preset) -> str:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"results-{preset.name}-{stamp}.json"

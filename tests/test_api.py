@@ -73,7 +73,7 @@ def test_run_round_trips_through_json():
     (lambda: gradcmp.compare("inv-norm", dtype="float16"), "unknown dtype 'float16'"),
     (lambda: gradcmp.compare("inv-norm", device="tpu"), "unknown device 'tpu'"),
     (lambda: gradcmp.compare("inv-norm", max_memory="lots"), "expected a size such as 512MiB"),
-    (lambda: gradcmp.compare("inv-norm", threads=0), "threads must be positive"),
+    (lambda: gradcmp.compare("inv-norm", threads=0), "threads must be a positive integer"),
     (lambda: gradcmp.bench("no-such-preset"), "unknown preset 'no-such-preset'"),
     (lambda: gradcmp.bench([{"problem": "inv-norm", "colour": 1}]), "cases: case[1].colour: unknown key"),
 ])

@@ -31,7 +31,10 @@ def test_run_json_has_the_documented_shape():
     for row in document["results"]:
         assert {"strategy", "status", "reason", "time_s", "time_iqr_s", "primal_time_s", "rel_error",
                 "max_abs_error", "peak_bytes", "saved_bytes"} <= set(row)
-        if STRATEGIES[row["strategy"]].applies_to(PROBLEMS["inv-norm"]):
+        strategy = STRATEGIES[row["strategy"]]
+        if strategy.unavailable():  # an optional extra not installed: skipped, saying what to install
+            assert row["status"] == "skipped" and row["reason"] == strategy.unavailable()
+        elif strategy.applies_to(PROBLEMS["inv-norm"]):
             assert row["status"] == "skipped" and row["reason"].startswith("needs ")
         else:
             assert row["status"] == "ok" and row["rel_error"] < 1e-5

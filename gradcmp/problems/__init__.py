@@ -1,5 +1,5 @@
 """The problem registry: one line per problem. A new problem is one module plus one line here."""
-from gradcmp.config import ConfigError
+from gradcmp.config import unknown
 from gradcmp.problems.base import CAPABILITIES, Instance, Problem, ode_instance
 from gradcmp.problems.cubic_regression import PROBLEM as CUBIC_REGRESSION
 from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
@@ -31,7 +31,7 @@ def get_problem(name: str) -> Problem:
     if is_user_problem(name):
         return user_problem(name)
     if name not in PROBLEMS:
-        raise ConfigError(f"unknown problem {name!r}; choose from: {', '.join(PROBLEMS)}")
+        raise unknown("problem", name, PROBLEMS)
     return PROBLEMS[name]
 
 

@@ -1,5 +1,5 @@
 """The strategy registry: one line per strategy. A new strategy is one module plus one line here."""
-from gradcmp.config import ConfigError
+from gradcmp.config import ConfigError, unknown
 from gradcmp.problems.base import Problem
 from gradcmp.strategies.adjoint import STRATEGY as ADJOINT
 from gradcmp.strategies.adjoint_checkpoint import STRATEGY as ADJOINT_CHECKPOINT
@@ -37,7 +37,7 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
 def get_strategy(name: str) -> Strategy:
     """The registered strategy called `name`; ConfigError listing the names when there is none."""
     if name not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {name!r}; choose from: {', '.join(STRATEGIES)}")
+        raise unknown("strategy", name, STRATEGIES)
     return STRATEGIES[name]
 
 

@@ -1,0 +1,447 @@
+"""Hostile input: everything a user can type or a file can hold ends in one clear line and the documented
+exit status (0 ok, 1 failed or gate failed, 2 bad input, 130 SIGINT, 143 SIGTERM), never a traceback,
+a hang or a lost row. Usage errors go through click's runner; signals and concurrent writers through
+real processes."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gradcmp.cli import main
+from gradcmp.results import Result, Run, default_output, dumps, load_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--min-run-time", "0.002", "--threads", "1"]
+MEASURE = pytest.mark.xfail(reason="measure branch: budgets and build guards", run=False)
+
+
+def invoke(*args, **kwargs):
+    return CliRunner().invoke(main, [str(arg) for arg in args], **kwargs)
+
+
+def message(output: str) -> str:
+    """The message's first line: click's `Error: ...` line for usage errors, else the first line."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    return errors[0] if errors else lines[0]
+
+
+def assert_refused(result, text, code=2):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, (ValueError, OSError))
+    assert text in message(result.output), result.output
+
+
+# ---- run: names, numbers at the edge, conflicting flags --------------------------------------------------
+
+RUN_USAGE = [
+    (["-p", "inv-nrom"], "unknown problem 'inv-nrom' (did you mean inv-norm?)"),
+    (["-p", "nope"], "unknown problem 'nope'; choose from: inv-norm"),
+    (["-p", "inv-norm", "-s", "vjpp"], "unknown strategy 'vjpp' (did you mean vjp?)"),
+    (["-p", "inv-norm", "-s", "jacobain"], "unknown strategy 'jacobain' (did you mean jacobian?)"),
+    (["-p", "linear-ode", "--param", "stepz=3"], "unknown param 'stepz' for problem linear-ode (did you mean steps?)"),
+    (["-p", "stiff-linear", "--param", "T=inf"], "T must be a finite number"),
+    (["-p", "stiff-linear", "--param", "T=1e400"], "T must be a finite number"),
+    (["-p", "stiff-linear", "--param", "T=nan"], "T must be a finite number"),
+    (["-p", "stiff-linear", "--param", "T=-inf"], "T must be a finite number"),
+    (["-p", "linear-ode", "--param", "steps=99999999999999999999999"], "steps must be a finite number"),
+    (["-p", "inv-norm", "--seed", "1180591620717411303424"], "--seed must be an integer from 0 to 2^63-1"),
+    (["-p", "inv-norm", "--seed", "-9223372036854775809"], "--seed must be an integer from 0 to 2^63-1"),
+    (["-p", "inv-norm", "--seed", "-1"], "--seed must be an integer from 0 to 2^63-1"),
+    (["-p", "inv-norm", "--max-memory", "1e400"], "a memory budget must be between 1 byte and 8 EiB"),
+    (["-p", "inv-norm", "--max-memory", "0"], "a memory budget must be between 1 byte and 8 EiB"),
+    (["-p", "inv-norm", "--max-memory", "-5GB"], "expected a size such as 512MiB"),
+    (["-p", "inv-norm", "--min-run-time", "1e9"], "--min-run-time must be a positive number of seconds, at most 60"),
+    (["-p", "inv-norm", "--min-run-time", "inf"], "--min-run-time must be a positive number of seconds, at most 60"),
+    (["-p", "inv-norm", "--min-run-time", "nan"], "--min-run-time must be a positive number of seconds, at most 60"),
+    (["-p", "inv-norm", "--min-run-time", "0"], "--min-run-time must be a positive number of seconds, at most 60"),
+    (["-p", "inv-norm", "--max-time", "inf"], "--max-time must be a positive number of seconds"),
+    (["-p", "inv-norm", "--max-time", "-1"], "--max-time must be a positive number of seconds"),
+    (["-p", "inv-norm", "--threads", "0"], "--threads must be a positive integer of at most 4096"),
+    (["-p", "inv-norm", "--threads", "100000"], "--threads must be a positive integer of at most 4096"),
+    (["-p", "inv-norm", "--size", "0"], "must be a positive integer, got 0"),
+    (["-p", "inv-norm", "--size", "1180591620717411303424"], "must be at most 2^63-1"),
+    (["-p", "inv-norm", "--param", "size=8", "-n", "16"], "--size and --param size= both set size; give one"),
+    (["-p", "inv-norm", "--param", "size=two"], "size must be an integer, got 'two'"),
+    (["-p", "inv-norm", "--dtype", "float16"], "'float16' is not one of 'float32', 'float64'"),
+]
+
+
+@pytest.mark.parametrize("args, text", RUN_USAGE, ids=[" ".join(args) for args, _ in RUN_USAGE])
+def test_run_refuses_bad_input_with_one_line(args, text):
+    assert_refused(invoke("run", *FAST, *args), text)  # the last of a repeated flag counts
+
+
+def test_a_repeated_strategy_is_measured_once():
+    result = invoke("run", "-p", "inv-norm", "-n", "3", "-s", "vjp", "-s", "vjp", "--format", "json", *FAST)
+    assert result.exit_code == 0, result.output
+    assert [row["strategy"] for row in json.loads(result.output)["results"]] == ["vjp"]
+
+
+# ---- bench: flags and presets share the checks ----------------------------------------------------------
+
+BENCH_USAGE = [
+    (["--preset", "smok"], "unknown preset 'smok' (did you mean smoke?)"),
+    (["-p", "inv-norm", "-s", "vjpp"], "unknown strategy 'vjpp' (did you mean vjp?)"),
+    (["-p", "inv-nrom"], "unknown problem 'inv-nrom' (did you mean inv-norm?)"),
+    (["-p", "inv-norm", "--sizes", "16", "--param", "size=8"], "--sizes and --param size= both set size"),
+    (["-p", "inv-norm", "--baseline", "x.json", "--fail-on-regression", "-1"], "must be a ratio above 0"),
+    (["-p", "inv-norm", "--fail-on-regression", "1.5"], "give --baseline OLD.json too"),
+    (["-p", "inv-norm", "--min-run-time", "1e9"], "--min-run-time must be a positive number of seconds, at most 60"),
+    (["-p", "inv-norm", "--max-memory", "1e400"], "a memory budget must be between 1 byte and 8 EiB"),
+    (["-p", "stiff-linear", "--param", "T=1e400"], "T must be a finite number"),
+    (["-p", "inv-norm", "--sizes", "4,,8"], "expected comma-separated values"),
+]
+
+
+@pytest.mark.parametrize("args, text", BENCH_USAGE, ids=[" ".join(args) for args, _ in BENCH_USAGE])
+def test_bench_refuses_bad_input_before_any_work(tmp_path, args, text):
+    output = tmp_path / "out.json"
+    assert_refused(invoke("bench", *FAST, *args, "-o", output), text)
+    assert not output.exists()
+
+
+CASE = '[[case]]\nproblem = "inv-norm"\nsizes = [2]\n'
+PRESETS = [
+    ("min_run_time = nan\n" + CASE, "min_run_time must be a positive number of seconds, at most 60, got nan"),
+    ("min_run_time = 1e9\n" + CASE, "min_run_time must be a positive number of seconds, at most 60"),
+    ("min_run_time = inf\n" + CASE, "min_run_time must be a positive number of seconds, at most 60"),
+    ("max_time = inf\n" + CASE, "max_time must be a positive number of seconds"),
+    ("max_memory = 1e400\n" + CASE, "max_memory must be a string or an integer"),
+    ('max_memory = "1e400"\n' + CASE, "a memory budget must be between 1 byte and 8 EiB"),
+    ("seed = -1\n" + CASE, "seed must be an integer from 0 to 2^63-1"),
+    ("threads = 5000\n" + CASE, "threads must be a positive integer of at most 4096"),
+    ('[[case]]\nproblem = "stiff-linear"\nparams = { T = inf }\n', "T must be a finite number"),
+    ('[[case]]\nproblem = "stiff-linear"\nparams = { T = nan }\n', "T must be a finite number"),
+    ('[[case]]\nproblem = "stiff-linear"\nparams = { T = 1e400 }\n', "T must be a finite number"),
+    (CASE + "tolerance = inf\n", "tolerance must be positive"),
+    ('[[case]]\nproblem = "inv-norm"\nstrategies = ["vjpp"]\n', "unknown strategy 'vjpp' (did you mean vjp?)"),
+    ('[[case]]\nproblem = "linear-ode"\nparams = { stepz = 3 }\n', "(did you mean steps?)"),
+]
+
+
+@pytest.mark.parametrize("text, expected", PRESETS, ids=[f"preset{i}" for i in range(len(PRESETS))])
+def test_preset_numbers_and_names_are_checked_like_flags(tmp_path, text, expected):
+    preset = tmp_path / "mine.toml"
+    preset.write_text(text)
+    assert_refused(invoke("bench", "--preset", preset, "-o", tmp_path / "out.json"), expected)
+
+
+def test_a_preset_that_is_not_utf8_is_refused(tmp_path):
+    preset = tmp_path / "latin.toml"
+    preset.write_bytes('description = "caf\xe9"\n'.encode("latin-1") + CASE.encode())
+    assert_refused(invoke("bench", "--preset", preset), "not UTF-8 text")
+
+
+# ---- outputs: never clobbered, checked before any work --------------------------------------------------
+
+def _results_file(path, problem="inv-norm", status="ok", machine=None):
+    run = Run(problem, {"size": 2}, "float64", "cpu", 0, 1, machine=machine or {},
+              results=[Result("vjp", status, time_s=1e-4, peak_bytes=100, rel_error=1e-16,
+                              reason="RuntimeError: boom" if status == "failed" else None)])
+    path.write_text(dumps(run.to_json()))
+    return path
+
+
+def test_output_refuses_to_overwrite_the_baseline(tmp_path):
+    base = _results_file(tmp_path / "base.json")
+    before = base.read_text()
+    result = invoke("bench", "-p", "inv-norm", "--baseline", base, "-o", base, *FAST)
+    assert_refused(result, f"--output {base} is the baseline")
+    assert base.read_text() == before
+
+
+def test_output_refuses_to_overwrite_the_preset(tmp_path):
+    preset = tmp_path / "mine.toml"
+    preset.write_text(CASE)
+    assert_refused(invoke("bench", "--preset", preset, "-o", preset), f"--output {preset} is the preset")
+    assert preset.read_text() == CASE
+
+
+def test_output_refuses_a_file_that_is_not_a_results_file(tmp_path):
+    notes = tmp_path / "notes.json"
+    notes.write_text("my notes")
+    assert_refused(invoke("bench", "-p", "inv-norm", "-o", notes), "is not a gradcmp results file; refusing")
+    assert notes.read_text() == "my notes"
+
+
+@pytest.mark.parametrize("flag, name, text", [
+    ("-o", "missing/out.json", "does not exist"),
+    ("-o", ".", "is a directory"),
+    ("--plot", "missing/plot.png", "does not exist"),
+])
+def test_output_and_plot_paths_are_checked_before_any_work(tmp_path, flag, name, text):
+    arguments = [flag, tmp_path / name] + (["-o", tmp_path / "out.json"] if flag == "--plot" else [])
+    assert_refused(invoke("bench", "-p", "inv-norm", *arguments), text)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_default_names_never_collide():
+    names = {default_output("smoke") for _ in range(50)}
+    assert len(names) == 50 and all(f"-{os.getpid()}.json" in name for name in names)
+
+
+def test_results_file_is_0644_with_no_temporary_left(tmp_path):
+    output = tmp_path / "out.json"
+    result = invoke("bench", "-p", "inv-norm", "--sizes", "2", "-s", "vjp", "-o", output, *FAST)
+    assert result.exit_code == 0, result.output
+    assert output.stat().st_mode & 0o777 == 0o644
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.json"]  # no .tmp, no .lock
+
+
+def test_a_write_failing_mid_sweep_keeps_the_rows_in_a_fallback_file(tmp_path, monkeypatch):
+    import gradcmp.sweep
+    from gradcmp.results import write_json_atomic
+
+    output = tmp_path / "out.json"
+    writes = []
+
+    def flaky(path, document):
+        writes.append(path)
+        if path == str(output) and len(writes) > 2:
+            raise OSError(28, "No space left on device")
+        write_json_atomic(path, document)
+
+    monkeypatch.setattr(gradcmp.sweep, "write_json_atomic", flaky)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    result = invoke("bench", "-p", "inv-norm", "--sizes", "2,3", "-s", "vjp", "-o", output, *FAST)
+    assert result.exit_code == 0, result.output
+    [fallback] = (tmp_path / "tmp").glob("results-command-line-*.json")
+    assert (f"cannot write {output} (No space left on device); the rows went to {fallback}"
+            in " ".join(result.output.split()))
+    document = json.loads(fallback.read_text())
+    assert document["status"] == "complete" and len(document["runs"]) == 2
+    assert "Traceback" not in result.output
+
+
+# ---- the results loader: any shape a file can hold ------------------------------------------------------
+
+ROW = '{"strategy": "vjp", "status": "ok", "time_s": %s}'
+RUN = '{"problem": "inv-norm", "params": %s, "dtype": "float64", "device": "cpu", "seed": 0, "threads": 1, ' \
+      '"results": [%s]}'
+BAD_FILES = [
+    ("[1, 2]", "the file must be an object, got [1, 2]"),
+    ('"x"', 'the file must be an object, got "x"'),
+    ('{"runs": "abc"}', 'runs must be a list, got "abc"'),
+    ('{"runs": [5]}', "runs[0] must be an object, got 5"),
+    (RUN % ('{"size": 2}', ROW % '"fast"'), 'run.results[0].time_s must be a number or null, got "fast"'),
+    (RUN % ('{"size": [2]}', ROW % "1"), "run.params.size must be a string or a number or true or false"),
+    ('{"machine": "weird", "runs": []}', 'machine must be an object or null, got "weird"'),
+    (RUN % ('{"size": 2}', '{"strategy": "vjp", "status": "great"}'), "run.results[0].status must be one of ok, skipped, failed"),
+    (RUN % ('{"size": 2}', ROW % "NaN"), "not JSON (NaN is not strict JSON)"),
+    ('{"problem": "inv-norm"}', "run has no 'params'"),
+    ("not json at all", "not JSON"),
+    ("[" * 100000, "not JSON"),
+]
+
+
+@pytest.mark.parametrize("text, expected", BAD_FILES, ids=[f"file{i}" for i in range(len(BAD_FILES))])
+def test_compare_refuses_any_malformed_results_file(tmp_path, text, expected):
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    good = _results_file(tmp_path / "good.json")
+    assert_refused(invoke("compare", good, bad), f"{bad} is not a gradcmp results file: {expected}")
+    assert_refused(invoke("bench", "-p", "inv-norm", "--baseline", bad, "-o", tmp_path / "o.json"), expected)
+
+
+def test_compare_of_a_missing_file_is_bad_input(tmp_path):
+    assert_refused(invoke("compare", tmp_path / "no.json", tmp_path / "no.json"), "cannot read results file")
+
+
+# ---- no vacuous gate -----------------------------------------------------------------------------------
+
+def test_a_gate_where_every_new_row_failed_fails(tmp_path):
+    base, new = _results_file(tmp_path / "base.json"), _results_file(tmp_path / "new.json", status="failed")
+    result = invoke("compare", base, new, "--fail-on-regression", "1.5")
+    assert_refused(result, "nothing compared: no row was measured (status ok) in both files; 1 new rows failed", 1)
+
+
+def test_comparing_different_problems_says_so_first_and_fails(tmp_path):
+    base, new = _results_file(tmp_path / "base.json"), _results_file(tmp_path / "new.json", problem="sin-wy")
+    result = invoke("compare", base, new)
+    assert_refused(result, "the baseline measured inv-norm, this run sin-wy", 1)
+
+
+def test_comparing_across_machines_says_so_first(tmp_path):
+    base = _results_file(tmp_path / "base.json", machine={"cpu": "old chip", "torch": "2.13.0"})
+    new = _results_file(tmp_path / "new.json", machine={"cpu": "new chip", "torch": "2.13.0"})
+    result = invoke("compare", base, new, "--fail-on-regression", "1.5")
+    assert_refused(result, "the baseline ran elsewhere (cpu old chip -> new chip)", 0)
+
+
+# ---- strict JSON, tables that stay readable ------------------------------------------------------------
+
+def test_non_finite_numbers_become_null_with_a_reason():
+    run = Run("inv-norm", {"size": 2}, "float64", "cpu", 0, 1, info={"growth": float("inf")},
+              results=[Result("vjp", "ok", time_s=1e-4, rel_error=float("inf"), max_abs_error=float("nan"))])
+    text = dumps(run.to_json())
+    row = json.loads(text)["results"][0]
+    assert "Infinity" not in text and "NaN" not in text
+    assert row["rel_error"] is None and row["non_finite"] == ["rel_error", "max_abs_error"]
+
+
+def test_a_non_numeric_sweep_is_tabulated_without_a_fit(tmp_path):
+    output = tmp_path / "out.json"
+    result = invoke("bench", "-p", "linear-ode", "--param", "method=euler,midpoint", "--param", "steps=4",
+                    "--param", "n=2", "-s", "vjp", "-o", output, *FAST)
+    assert result.exit_code == 0, result.output
+    document = json.loads(output.read_text())
+    assert document["status"] == "complete" and document["scaling"] == [] and len(document["runs"]) == 2
+
+
+def test_stiff_linear_growth_beyond_a_float_is_stated_not_crashed():
+    result = invoke("run", "-p", "stiff-linear", "--param", "T=20", "--param", "steps=10", "--param", "n=2",
+                    "-s", "vjp", "--format", "json", *FAST)
+    assert result.exit_code in (0, 1) and "Traceback" not in result.output
+    assert json.loads(result.output)["info"]["backward growth"] == "1.97e+434"
+
+
+def test_a_narrow_terminal_gets_one_block_per_row():
+    result = invoke("run", "-p", "inv-norm", "-n", "3", "-s", "vjp", *FAST, env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    assert "  status: ok" in result.output.splitlines()
+    assert all(len(line) <= 40 for line in result.output.splitlines())
+
+
+def test_a_narrow_terminal_gets_one_block_per_compared_row(tmp_path):
+    base, new = _results_file(tmp_path / "base.json"), _results_file(tmp_path / "new.json")
+    result = invoke("compare", base, new, "--fail-on-regression", "1.5", env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    assert "inv-norm size=2 vjp" in result.output.splitlines() and "  time ratio: 1.00x" in result.output
+
+
+def test_threads_hold_numpy_pools_too():
+    from threadpoolctl import threadpool_info
+
+    from gradcmp.config import thread_limits
+
+    with thread_limits(1):
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+
+
+# ---- real processes: encodings, closed or full stdout, signals, two writers ---------------------------
+
+def _gradcmp(*args, env=None, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "gradcmp", *map(str, args)], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, text=True, **kwargs)
+
+
+def test_ascii_stdout_gets_an_ascii_table():
+    process = _gradcmp("run", "-p", "inv-norm", "-n", "3", "-s", "vjp", *FAST, env={"PYTHONIOENCODING": "ascii"},
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "time (median +- IQR)" in out and "Traceback" not in err
+
+
+def test_output_to_a_full_device_is_one_line():
+    with open("/dev/full", "w") as full:
+        process = _gradcmp("run", "-p", "inv-norm", "-n", "3", "-s", "vjp", "--format", "json", *FAST,
+                           stdout=full, stderr=subprocess.PIPE)
+        _, err = process.communicate(timeout=120)
+    assert process.returncode == 1 and err.splitlines() == ["cannot write the output: No space left on device"]
+
+
+def test_a_closed_pipe_ends_quietly():
+    process = _gradcmp("list", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader went away (`| head` that has read enough)
+    err = process.stderr.read()
+    process.wait(timeout=120)
+    assert process.returncode == 1 and err == ""
+
+
+def _wait_for(condition, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def _torch_loaded(process) -> bool:
+    try:
+        return "libtorch_cpu" in Path(f"/proc/{process.pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+SIGNAL_CASES = [
+    ("bench", signal.SIGINT, "start", 130), ("bench", signal.SIGTERM, "start", 143),
+    ("bench", signal.SIGINT, "sweep", 130), ("bench", signal.SIGTERM, "sweep", 143),
+    ("bench", (signal.SIGINT, signal.SIGTERM), "sweep", 130),
+    ("run", signal.SIGINT, "sweep", 130), ("run", signal.SIGTERM, "sweep", 143),
+]
+
+
+@pytest.mark.parametrize("command, signum, when, status", SIGNAL_CASES,
+                         ids=[f"{c}-{'-then-'.join(signal.Signals(n).name for n in (s if isinstance(s, tuple) else (s,)))}"
+                              f"-{w}" for c, s, w, _ in SIGNAL_CASES])
+def test_a_signal_at_any_moment_leaves_no_file_or_an_interrupted_one(tmp_path, command, signum, when, status):
+    output = tmp_path / "out.json"
+    arguments = (["bench", "-p", "inv-norm", "--sizes", "2,3,4,5,6,7,8", "-o", output] if command == "bench"
+                 else ["run", "-p", "inv-norm", "-n", "8"])
+    process = _gradcmp(*arguments, "--min-run-time", "0.5", "--threads", "1", stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    if when == "start":
+        time.sleep(0.2)
+    elif command == "bench":
+        _wait_for(output.exists)
+    else:
+        _wait_for(lambda: _torch_loaded(process))
+        time.sleep(0.5)
+    for each in signum if isinstance(signum, tuple) else (signum,):
+        process.send_signal(each)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == status, (process.returncode, err)
+    assert err.splitlines()[0].startswith("interrupted by SIG") and "Traceback" not in err
+    if output.exists():
+        document, _ = load_runs(str(output))
+        assert document["status"] == "interrupted"
+    assert [path.name for path in tmp_path.iterdir()] in ([], ["out.json"])  # no temporary, no lock left
+
+
+def test_a_second_writer_of_the_same_file_is_refused_naming_the_first(tmp_path):
+    output = tmp_path / "shared.json"
+    first = _gradcmp("bench", "-p", "inv-norm", "--sizes", "2,3,4,5,6,7,8", "-o", output, "--min-run-time", "0.5",
+                     "--threads", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(output.exists)
+        second = invoke("bench", "-p", "inv-norm", "--sizes", "2", "-o", output, *FAST)
+        assert_refused(second, f"--output {output} is being written by another gradcmp run (pid {first.pid})")
+    finally:
+        first.terminate()
+        first.communicate(timeout=120)
+    assert first.returncode == 143 and load_runs(str(output))[0]["status"] == "interrupted"
+
+
+# ---- the measure helper's part: budgets and build guards (markers removed when it is merged) -----------
+
+@MEASURE
+@pytest.mark.parametrize("args, status, text", [
+    (["-p", "inv-norm", "-n", "60000"], 1, "failed"),
+    (["-p", "sin-wy", "-n", "100000000"], 1, "failed"),
+    (["-p", "neural-ode", "--param", "hidden=1000000000"], 1, "failed"),
+    (["-p", "neural-ode", "--param", "steps=1000000", "-s", "backprop"], 0, "skipped"),
+    (["-p", "lotka-volterra", "--param", "T=1e6", "-s", "vjp"], 0, "reference"),
+    (["-p", "inv-norm", "--max-memory", "1"], 0, "skipped"),
+])
+def test_measure_budgets_and_guards(args, status, text):
+    result = invoke("run", *args, *FAST)
+    assert result.exit_code == status and text in result.output and "Traceback" not in result.output
+
+
+@MEASURE
+def test_a_row_that_cannot_be_built_fails_and_the_sweep_goes_on(tmp_path):
+    output = tmp_path / "out.json"
+    result = invoke("bench", "-p", "inv-norm", "--sizes", "100000,2", "-s", "vjp", "-o", output, *FAST)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    statuses = [run["results"][0]["status"] for run in json.loads(output.read_text())["runs"]]
+    assert statuses == ["failed", "ok"]
