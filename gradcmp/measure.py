@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
+import math
 import time
+import weakref
 from dataclasses import dataclass
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
+from gradcmp import deadline
 from gradcmp.config import Budget
 from gradcmp.problems.base import Instance
 from gradcmp.results import Result
@@ -73,45 +77,94 @@ def time_repeats(fn, threads: int, min_run_time: float) -> Timing:
     return Timing(measurement.median, measurement.iqr, tuple(measurement.times))
 
 
-@contextlib.contextmanager
-def _stderr_silenced():
-    """The profiler's C++ side prints start/stop lines on fd 2; keep them off the user's terminal."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+class LiveBytes(TorchDispatchMode):
+    """A running sum of the bytes of the tensor storages created while it is active, and its peak.
+
+    Every operator call passes through __torch_dispatch__: an output whose storage is new (not one
+    of the call's inputs' storages, not already counted) adds its bytes, and a finalizer on that
+    storage takes them off when torch frees it. It holds one entry per live counted storage, so
+    tracking costs memory in proportion to the tensors alive at once, never to the number of
+    operations. `saved` is the same accounting restricted to storages autograd saved for backward
+    (see track_saved), so saved_peak <= peak always holds.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.live = self.peak = 0
+        self.saved_live = self.saved_peak = 0
+        self._storages: dict[int, list] = {}  # data_ptr -> [nbytes, finalizer, saved?]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {arg.untyped_storage().data_ptr()
+                  for arg in tree_flatten((args, kwargs))[0] if isinstance(arg, torch.Tensor)}
+        for tensor in tree_flatten(out)[0]:
+            if isinstance(tensor, torch.Tensor):
+                self._count(tensor.untyped_storage(), inputs)
+        return out
+
+    def _count(self, storage, inputs) -> None:
+        key, nbytes = storage.data_ptr(), storage.nbytes()
+        if nbytes == 0 or key in inputs or key in self._storages:
+            return
+        finalizer = weakref.finalize(storage, self._free, key)
+        finalizer.atexit = False
+        self._storages[key] = [nbytes, finalizer, False]
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+
+    def _free(self, key: int) -> None:
+        nbytes, _, saved = self._storages.pop(key)
+        self.live -= nbytes
+        if saved:
+            self.saved_live -= nbytes
+
+    def track_saved(self, tensor) -> None:
+        """A saved-tensor pack hook: count the tensor's storage as saved if this call created it."""
+        entry = self._storages.get(tensor.untyped_storage().data_ptr())
+        if entry is not None and not entry[2]:
+            entry[2] = True
+            self.saved_live += entry[0]
+            self.saved_peak = max(self.saved_peak, self.saved_live)
+
+    def __exit__(self, *exc):
+        for _, finalizer, _ in self._storages.values():
+            finalizer.detach()  # what outlives the call (the gradient) no longer needs watching
+        self._storages.clear()
+        return super().__exit__(*exc)
 
 
-def peak_bytes(fn, device: torch.device, numpy: bool = False) -> int:
-    """Peak bytes torch allocated during one call of fn, above what was live before it.
+def memory_of(fn, device: torch.device, numpy: bool = False, saved: bool = False
+              ) -> tuple[int, int | None]:
+    """(peak bytes allocated during one call of fn above what was live before it, peak bytes
+    autograd held saved for backward or None when `saved` is False).
 
+    On the CPU the peak comes from LiveBytes (tensors torch's operators create: not the scratch
+    space an operator allocates and frees inside itself); on CUDA from the allocator's statistics.
     numpy=True counts what Python's allocators hand out instead, through tracemalloc: numpy
     reports its array buffers there (torch does not), and the Python objects fn makes count too.
     """
     clean(device)
     if numpy:
-        return _traced_peak_bytes(fn)
+        return _traced_peak_bytes(fn), None
+    tracker = LiveBytes()
+    hooks = (torch.autograd.graph.saved_tensors_hooks(lambda t: (tracker.track_saved(t), t)[1], lambda t: t)
+             if saved else contextlib.nullcontext())
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         baseline = torch.cuda.memory_allocated(device)
-        fn()
+        with hooks, tracker:
+            fn()
         synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - baseline
-    from torch.profiler import ProfilerActivity, profile
-
-    with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        return torch.cuda.max_memory_allocated(device) - baseline, tracker.saved_peak if saved else None
+    with hooks, tracker:
         fn()
-    allocations = sorted((event.start_ns(), event.nbytes())
-                         for event in prof.profiler.kineto_results.events() if event.name() == "[memory]")
-    running = peak = 0
-    for _, nbytes in allocations:
-        running += nbytes
-        peak = max(peak, running)
-    return peak
+    return tracker.peak, tracker.saved_peak if saved else None
+
+
+def peak_bytes(fn, device: torch.device, numpy: bool = False) -> int:
+    """Peak bytes allocated during one call of fn, above what was live before it (see memory_of)."""
+    return memory_of(fn, device, numpy)[0]
 
 
 def _traced_peak_bytes(fn) -> int:
@@ -132,7 +185,9 @@ def _traced_peak_bytes(fn) -> int:
 
 
 def call_with_saved_bytes(fn):
-    """Call fn under saved-tensor hooks; return (its result, bytes of distinct storages autograd saved)."""
+    """Call fn under saved-tensor hooks; return (its result, bytes of distinct storages autograd saved),
+    whenever they were made: what one call of a vector field saves, inputs included, is what each
+    step of a solve adds (backprop's estimate). A row's saved_bytes is narrower (see LiveBytes)."""
     storages: dict[int, int] = {}
 
     def pack(tensor):
@@ -146,42 +201,63 @@ def call_with_saved_bytes(fn):
 
 
 def gradient_errors(gradient, reference) -> tuple[float, float]:
-    """(||g - g_ref|| / ||g_ref||, max |g - g_ref|), in float64 on the CPU."""
+    """(||g - g_ref|| / ||g_ref||, max |g - g_ref|), in float64 on the CPU.
+
+    Each norm is taken of the vector divided by its largest entry and multiplied back in the ratio,
+    so a finite gradient whose plain norm would overflow (entries near 1e156) still gets a finite
+    relative error."""
     difference = gradient.detach().to("cpu", torch.float64).reshape(reference.shape) - reference
-    return float(difference.norm() / reference.norm()), float(difference.abs().max())
+    largest = float(difference.abs().max())
+    scale = float(reference.abs().max())
+    if largest == 0:
+        return 0.0, 0.0
+    if scale == 0:
+        return math.inf, largest
+    ratio = largest / scale * float((difference / largest).norm() / (reference / scale).norm())
+    return ratio, largest
 
 
 def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, threads: int,
-                     min_run_time: float, primal_time: float) -> Result:
-    """One Result row: skipped (over budget), failed (exception or non-finite gradient) or ok."""
+                     min_run_time: float, primal_time: float | None) -> Result:
+    """One Result row: skipped (over budget), failed (exception or non-finite gradient) or ok.
+
+    Once the gradient is computed the row is ok: a later measurement that fails (the memory pass,
+    the timed repeats) leaves its figure None and a note saying which one and why.
+    """
     device = instance.x.device
     row = Result(strategy.name, "ok", primal_time_s=primal_time)
 
     def unmeasured(status: str, reason: str) -> Result:
         return Result(strategy.name, status, reason=reason, primal_time_s=primal_time, stats=row.stats)
 
+    call = lambda: strategy.gradient(instance)  # noqa: E731
     try:
-        strategy.check_budget(instance, budget)  # inside: an estimate may itself fail (an ODE solve)
-        clean(device)
-        instance.counters.clear()
-        call = lambda: strategy.gradient(instance)  # noqa: E731
-        if strategy.autograd:
-            gradient, row.saved_bytes = call_with_saved_bytes(call)
-        else:
+        with deadline.within(budget.max_seconds, f"{strategy.name}'s gradient"):
+            strategy.check_budget(instance, budget)  # inside: an estimate may itself fail (an ODE solve)
+            clean(device)
+            instance.counters.clear()
             gradient = call()
         row.stats = dict(instance.counters)
         if not bool(torch.isfinite(gradient).all()):
             return unmeasured("failed", "the gradient has NaN or Inf entries")
         if instance.reference is not None:
             row.rel_error, row.max_abs_error = gradient_errors(gradient, instance.reference)
+            if not row.rel_error <= 1:
+                row.notes.append(f"relative error {row.rel_error:.3g} > 1: this gradient is unreliable")
         del gradient
-        row.peak_bytes = peak_bytes(call, device, numpy=strategy.numpy_memory)
+    except (Skip, deadline.OverTime) as skip:
+        return unmeasured("skipped", str(skip))
+    except Exception as error:  # a solver that diverged, an out-of-memory, ...: reported, not raised
+        return unmeasured("failed", deadline.describe(error))
+    try:
+        row.peak_bytes, row.saved_bytes = memory_of(call, device, numpy=strategy.numpy_memory,
+                                                    saved=strategy.autograd)
+    except Exception as error:
+        row.notes.append(f"peak memory not measured: {deadline.describe(error)}")
+    try:
         clean(device)
         timing = time_repeats(call, threads, min_run_time)
         row.time_s, row.time_iqr_s = timing.median, timing.iqr
-    except Skip as skip:
-        return unmeasured("skipped", str(skip))
-    except Exception as error:  # a solver that diverged, an out-of-memory, ...: reported, not raised
-        lines = str(error).strip().splitlines()
-        return unmeasured("failed", f"{type(error).__name__}: {lines[0] if lines else 'no message'}")
+    except Exception as error:
+        row.notes.append(f"time not measured: {deadline.describe(error)}")
     return row

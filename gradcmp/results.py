@@ -28,6 +28,7 @@ class Result:
     rel_error: float | None = None
     max_abs_error: float | None = None
     stats: dict[str, int] = field(default_factory=dict)  # counters, e.g. function evaluations
+    notes: list[str] = field(default_factory=list)  # measurements that failed, unreliable figures
 
     @property
     def x_primal(self) -> float | None:

@@ -6,6 +6,7 @@ differentiated by autograd, torch.func.jvp and vmap alike.
 from dataclasses import dataclass
 from typing import Callable
 
+from gradcmp import deadline
 from gradcmp.ode.base import OdeStats
 
 
@@ -46,20 +47,23 @@ class FixedStep:
         states, x, stats = [x0], x0, OdeStats()
         for start, dt, n in fixed_grid(times, steps):
             if checkpoint_segment is None:
-                x = self._advance(f, x, start, dt, 0, n)
+                x = self._advance(f, x, start, dt, 0, n, times)
             else:
                 from torch.utils.checkpoint import checkpoint
 
                 for first in range(0, n, checkpoint_segment):
                     x = checkpoint(self._advance, f, x, start, dt, first, min(n, first + checkpoint_segment),
-                                   use_reentrant=False)
+                                   times, use_reentrant=False)
             states.append(x)
             stats.accepted += n
         stats.nfe = stats.accepted * self.stages
         return torch.stack(states), stats
 
-    def _advance(self, f, x, start: float, dt: float, first: int, last: int):
-        """x after steps first..last-1 of the interval starting at `start` (t recomputed, not summed)."""
+    def _advance(self, f, x, start: float, dt: float, first: int, last: int, times=None):
+        """x after steps first..last-1 of the interval starting at `start` (t recomputed, not summed).
+        With `times` (the whole solve's), each step reports its progress to the time budget."""
         for i in range(first, last):
             x = self.step(f, start + i * dt, x, dt)
+            if times is not None:
+                deadline.check((start + (i + 1) * dt - times[0]) / (times[-1] - times[0]))
         return x

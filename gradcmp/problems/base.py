@@ -21,6 +21,8 @@ class Problem:
 
     `build(params, dtype, device, seed)` returns an Instance; it imports torch itself.
     The first knob is the main one, the one `--size` sets.
+    `estimate(params) -> (bytes, flops)` roughly bounds what build allocates and computes, so a
+    run can refuse a size before allocating anything; None: the problem gives no estimate.
     """
 
     name: str
@@ -28,6 +30,7 @@ class Problem:
     knobs: tuple[Knob, ...]
     build: Callable[..., "Instance"]
     provides: frozenset[str] = frozenset()
+    estimate: Callable[[dict], tuple[float, float]] | None = None
 
     @property
     def main_knob(self) -> str:
