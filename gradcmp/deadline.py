@@ -22,7 +22,7 @@ from gradcmp.units import human_time
 # start-up costs do not dominate the extrapolation, short enough that a hopeless run ends soon.
 PROBE_SECONDS = 1.0
 
-_limits: list[tuple[float, float, str]] = []  # (start, seconds, what), innermost last
+_limits: list[list] = []  # [start, seconds, what, loop start, loop's first fraction, last fraction], innermost last
 
 
 class OverTime(Exception):
@@ -38,7 +38,8 @@ def over_time(what: str, estimate: float, seconds: float, at_least: bool = False
 @contextlib.contextmanager
 def within(seconds: float, what: str):
     """Limit the work inside the block to `seconds`; `what` names it in the message."""
-    _limits.append((time.perf_counter(), seconds, what))
+    now = time.perf_counter()
+    _limits.append([now, seconds, what, now, 0.0, 0.0])
     try:
         yield
     finally:
@@ -47,16 +48,23 @@ def within(seconds: float, what: str):
 
 def check(fraction: float) -> None:
     """Raise OverTime when the innermost limit has passed, or will: `fraction` (0..1] is the share
-    of the caller's loop done so far."""
+    of the caller's loop done so far. A loop reports 0 when it starts (as does a fraction below
+    the last one seen): its own pace from there is what is extrapolated."""
     if not _limits:
         return
-    start, seconds, what = _limits[-1]
-    elapsed = time.perf_counter() - start
+    limit = _limits[-1]
+    start, seconds, what = limit[:3]
+    now = time.perf_counter()
+    if fraction <= 0 or fraction < limit[5]:
+        limit[3], limit[4] = now, fraction
+    limit[5] = fraction
+    elapsed, loop_elapsed, loop_done = now - start, now - limit[3], fraction - limit[4]
     if elapsed > seconds:
-        raise over_time(what, elapsed / fraction if fraction > 0 else elapsed, seconds,
-                        at_least=fraction <= 0)
-    if elapsed > PROBE_SECONDS and fraction > 0 and elapsed / fraction > seconds:
-        raise over_time(what, elapsed / fraction, seconds)
+        raise over_time(what, elapsed, seconds, at_least=True)
+    if loop_elapsed > PROBE_SECONDS and loop_done > 0:
+        total = elapsed + loop_elapsed / loop_done * (1 - fraction)
+        if total > seconds:
+            raise over_time(what, total, seconds)
 
 
 def check_estimate(what: str, flops: float) -> None:

@@ -7,6 +7,7 @@ from gradcmp.config import Budget, ConfigError, Settings, available_memory_bytes
 from gradcmp.problems import PROBLEMS, Problem
 from gradcmp.results import Result, Run, machine_info
 from gradcmp.strategies import STRATEGIES, Strategy
+from gradcmp.units import human_bytes
 
 
 def get_problem(name: str) -> Problem:
@@ -141,6 +142,6 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
                                       settings.min_run_time, primal_time)
         run.results.append(result)
         on_result(result)
-    run.info["process RSS at the start (bytes)"] = rss_baseline
-    run.info["process peak RSS (bytes)"] = _rss_bytes(peak=True)
+    run.info["process RSS"] = (f"{human_bytes(rss_baseline)} at the start, "
+                               f"{human_bytes(_rss_bytes(peak=True))} at its peak")
     return run

@@ -45,6 +45,7 @@ class FixedStep:
         import torch
 
         states, x, stats = [x0], x0, OdeStats()
+        deadline.check(0.0)
         for start, dt, n in fixed_grid(times, steps):
             if checkpoint_segment is None:
                 x = self._advance(f, x, start, dt, 0, n, times)

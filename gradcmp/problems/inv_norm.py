@@ -33,10 +33,19 @@ def build(params, dtype, device, seed) -> Instance:
     )
 
 
+def estimate(params) -> tuple[float, float]:
+    """About ten float64 n x n matrices (X, its inverse, the reference's products, the copies each
+    dtype and numpy need) and 30 n^3 flops (inverse, the singular values for the condition number,
+    the reference's products)."""
+    n = params["size"]
+    return 10 * n * n * 8, 30 * n ** 3
+
+
 PROBLEM = Problem(
     name="inv-norm",
     description="z = ||X^-1||_F for an n x n well-conditioned X (seed 2)",
     knobs=(Knob("size", 64, "n, the side of the matrix X", minimum=1),),
     build=build,
     provides=frozenset({"chain", "numpy"}),
+    estimate=estimate,
 )

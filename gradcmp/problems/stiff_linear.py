@@ -2,7 +2,7 @@
 from gradcmp.config import Knob
 from gradcmp.ode.system import solver_knobs
 from gradcmp.problems.base import Problem
-from gradcmp.problems.linear_ode import linear_instance
+from gradcmp.problems.linear_ode import estimate, linear_instance
 
 
 def _data(n, batch, stiffness, seed):
@@ -24,7 +24,8 @@ def build(params, dtype, device, seed):
 
     data = _data(params["n"], params["batch"], params["stiffness"], seed)
     instance = linear_instance(*data, params, dtype, device)
-    instance.info["backward growth"] = math.exp(params["stiffness"] * params["T"])
+    exponent = params["stiffness"] * params["T"]
+    instance.info["backward growth"] = math.exp(exponent) if exponent < 700 else f"10^{exponent / math.log(10):.0f}"
     return instance
 
 
@@ -40,4 +41,5 @@ PROBLEM = Problem(
     ),
     build=build,
     provides=frozenset({"ode", "chain"}),
+    estimate=estimate,
 )
