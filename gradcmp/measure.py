@@ -25,7 +25,7 @@ from gradcmp import deadline
 from gradcmp.config import Budget
 from gradcmp.problems.base import Instance
 from gradcmp.results import Result
-from gradcmp.strategies.base import Skip, Strategy
+from gradcmp.strategies.base import Skip, Strategy, check_memory
 
 
 def synchronize(device: torch.device) -> None:
@@ -228,12 +228,16 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
     row = Result(strategy.name, "ok", primal_time_s=primal_time)
 
     def unmeasured(status: str, reason: str) -> Result:
-        return Result(strategy.name, status, reason=reason, primal_time_s=primal_time, stats=row.stats)
+        return Result(strategy.name, status, reason=reason, primal_time_s=primal_time, stats=row.stats,
+                      estimated_bytes=row.estimated_bytes)
 
     call = lambda: strategy.gradient(instance)  # noqa: E731
     try:
         with deadline.within(budget.max_seconds, f"{strategy.name}'s gradient"):
             strategy.check_budget(instance, budget)  # inside: an estimate may itself fail (an ODE solve)
+            row.estimated_bytes = strategy.estimated_bytes(instance)
+            if row.estimated_bytes is not None:
+                check_memory(f"{strategy.name}'s working memory", row.estimated_bytes, budget)
             clean(device)
             instance.counters.clear()
             gradient = call()

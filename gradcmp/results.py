@@ -24,6 +24,7 @@ class Result:
     time_iqr_s: float | None = None
     primal_time_s: float | None = None  # median seconds of one loss evaluation
     peak_bytes: int | None = None
+    estimated_bytes: float | None = None  # the strategy's own estimate before running (None: it has none)
     saved_bytes: int | None = None  # bytes autograd saved for backward (autograd strategies only)
     rel_error: float | None = None
     max_abs_error: float | None = None

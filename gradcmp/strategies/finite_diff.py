@@ -13,6 +13,11 @@ class FiniteDiff(Strategy):
     name = "finite-diff"
     description = "central differences, step eps^(1/3) per entry; 2 losses per input"
 
+    def estimated_bytes(self, instance) -> float:
+        """The perturbed copy of x, the steps and the gradient: three x's (the losses' own
+        intermediates come and go with each evaluation, as in the primal)."""
+        return 3 * instance.x.numel() * instance.x.element_size()
+
     def check_budget(self, instance, budget):
         from gradcmp.measure import warm_time
 

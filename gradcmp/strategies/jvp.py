@@ -57,6 +57,11 @@ class Jvp(Strategy):
     name = "jvp"
     description = "forward mode: one JVP per input direction (torch.func.jvp under vmap, chunked)"
 
+    def estimated_bytes(self, instance) -> float:
+        """One chunk of basis vectors and its tangents of x, twice (the vmapped loss's own tangents
+        come on top: a lower bound)."""
+        return 2 * _chunk_size(instance) * instance.x.numel() * instance.x.element_size()
+
     def check_budget(self, instance, budget):
         from gradcmp.measure import warm_time
 

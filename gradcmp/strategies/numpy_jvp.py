@@ -27,6 +27,10 @@ class NumpyJvp(Strategy):
     requires = frozenset({"numpy"})
     numpy_memory = True
 
+    def estimated_bytes(self, instance) -> float:
+        """The tangent e_i and the gradient, each the size of x (one loss's intermediates on top)."""
+        return 2 * instance.numpy_x.nbytes
+
     def check_budget(self, instance, budget):
         from gradcmp.measure import warm_time
 
