@@ -1,12 +1,14 @@
 """Measuring one strategy on one instance: error, time, peak memory, saved-for-backward bytes.
 
-Each quantity comes from its own run, so profiling never pollutes a timing:
-  1. a plain call (under saved-tensor hooks when the strategy uses autograd): gradient, error, counters;
-  2. a memory call: CUDA allocator peak statistics, or on the CPU the peak of the running sum of
-     the torch profiler's allocation events (torch's own allocations, not process RSS); for a
+Each quantity comes from its own run, so tracking never pollutes a timing:
+  1. a plain call under the time limit (gradcmp.deadline): gradient, error, counters;
+  2. a memory call: on the CPU the peak of LiveBytes, a dispatch-mode running sum of the storages
+     torch's operators create and free (memory O(live tensors), not O(operations)), with the bytes
+     autograd saved for backward among them; CUDA allocator peak statistics on a GPU; for a
      strategy computing with numpy, the peak tracemalloc sees (numpy reports its buffers there);
   3. timed repeats with torch.utils.benchmark.Timer (warm-up, block sizing, CUDA synchronisation).
-Every run starts clean: garbage collected and, on CUDA, the caching allocator emptied.
+Every run starts clean: garbage collected and, on CUDA, the caching allocator emptied. A failure
+in 2 or 3 leaves the row ok with a note; see docs/measuring.md for what the tracker sees and misses.
 """
 from __future__ import annotations
 
