@@ -60,9 +60,9 @@ def check(fraction: float) -> None:
     limit[5] = fraction
     elapsed, loop_elapsed, loop_done = now - start, now - limit[3], fraction - limit[4]
     total = elapsed + loop_elapsed / loop_done * (1 - fraction) if loop_done > 0 else None
-    if elapsed > seconds:
-        raise over_time(what, elapsed, seconds, at_least=True) if total is None else \
-            over_time(what, total, seconds)
+    if elapsed > seconds:  # the estimate when this loop's pace says more, else what has been spent
+        raise over_time(what, total, seconds) if total is not None and total > elapsed else \
+            over_time(what, elapsed, seconds, at_least=True)
     if loop_elapsed > PROBE_SECONDS and total is not None and total > seconds:
         raise over_time(what, total, seconds)
 
