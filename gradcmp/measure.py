@@ -79,6 +79,18 @@ def time_repeats(fn, threads: int, min_run_time: float) -> Timing:
     return Timing(measurement.median, measurement.iqr, tuple(measurement.times))
 
 
+def _storage(value) -> tuple:
+    """(storage, data pointer, bytes) of a tensor's storage; (None, None, 0) for anything else, and
+    for tensors without memory of their own (forward AD's zero tangents have no valid storage)."""
+    if isinstance(value, torch.Tensor):
+        try:
+            storage = value.untyped_storage()
+            return storage, storage.data_ptr(), storage.nbytes()
+        except (RuntimeError, NotImplementedError):
+            pass
+    return None, None, 0
+
+
 class LiveBytes(TorchDispatchMode):
     """A running sum of the bytes of the tensor storages created while it is active, and its peak.
 
@@ -98,15 +110,12 @@ class LiveBytes(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        inputs = {arg.untyped_storage().data_ptr()
-                  for arg in tree_flatten((args, kwargs))[0] if isinstance(arg, torch.Tensor)}
+        inputs = {_storage(arg)[1] for arg in tree_flatten((args, kwargs))[0]}
         for tensor in tree_flatten(out)[0]:
-            if isinstance(tensor, torch.Tensor):
-                self._count(tensor.untyped_storage(), inputs)
+            self._count(*_storage(tensor), inputs)
         return out
 
-    def _count(self, storage, inputs) -> None:
-        key, nbytes = storage.data_ptr(), storage.nbytes()
+    def _count(self, storage, key, nbytes, inputs) -> None:
         if nbytes == 0 or key in inputs or key in self._storages:
             return
         finalizer = weakref.finalize(storage, self._free, key)
@@ -123,7 +132,7 @@ class LiveBytes(TorchDispatchMode):
 
     def track_saved(self, tensor) -> None:
         """A saved-tensor pack hook: count the tensor's storage as saved if this call created it."""
-        entry = self._storages.get(tensor.untyped_storage().data_ptr())
+        entry = self._storages.get(_storage(tensor)[1])
         if entry is not None and not entry[2]:
             entry[2] = True
             self.saved_live += entry[0]

@@ -158,3 +158,12 @@ def test_relative_error_of_a_huge_finite_gradient_is_finite():
     reference = torch.tensor([3e200, 4e200], dtype=torch.float64)
     rel, largest = gradient_errors(reference * (1 + 1e-3), reference)
     assert abs(rel - 1e-3) < 1e-12 and abs(largest - 4e197) < 1e185
+
+
+def test_forward_mode_strategies_get_a_peak_too(build):
+    """Forward AD makes zero tangents without storage of their own: the tracker passes them by."""
+    instance = build("sin-wy", size=16)
+    for name in ("jvp", "jacobian"):
+        row = measure_strategy(STRATEGIES[name], instance, Budget(2 ** 30), threads=1, min_run_time=0.01,
+                               primal_time=1e-5)
+        assert row.status == "ok" and row.notes == [] and row.peak_bytes > 0
