@@ -140,3 +140,11 @@ def test_problem_estimates_follow_their_sizes():
     small, large = (PROBLEMS["inv-norm"].estimate({"size": n}) for n in (100, 200))
     assert large[0] == 4 * small[0] and large[1] == 8 * small[1]
     assert torch.float64.itemsize * 100 * 100 <= small[0]
+
+
+def test_direction_by_direction_strategies_stop_at_the_time_limit(build):
+    instance = build("sin-wy", size=128)
+    for name in ("finite-diff", "numpy-jvp"):
+        with deadline.within(0.05, f"{name}'s gradient"):
+            with pytest.raises(deadline.OverTime, match=f"^{name}'s gradient would take "):
+                STRATEGIES[name].gradient(instance)

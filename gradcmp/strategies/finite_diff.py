@@ -1,4 +1,5 @@
 """Central finite differences: two loss evaluations per input entry, no derivative code at all."""
+from gradcmp import deadline
 from gradcmp.strategies.base import Strategy, check_time
 
 
@@ -34,6 +35,7 @@ class FiniteDiff(Strategy):
         gradient = torch.empty_like(flat)
         with torch.no_grad():
             for i in range(flat.numel()):
+                deadline.check(i / flat.numel())
                 original = flat[i].clone()
                 flat[i] = original + steps[i]
                 forward_point = flat[i].clone()

@@ -1,4 +1,5 @@
 """Forward mode in gradcmp's own numpy engine: dual numbers, one pass per input direction."""
+from gradcmp import deadline
 from gradcmp.strategies.base import Strategy, check_time
 
 
@@ -44,6 +45,7 @@ class NumpyJvp(Strategy):
 
         gradient = np.empty_like(instance.numpy_x)
         for index in range(gradient.size):
+            deadline.check(index / gradient.size)
             gradient.flat[index] = _directional_derivative(instance, index)
         return torch.from_numpy(gradient)
 
