@@ -143,5 +143,5 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
         run.results.append(result)
         on_result(result)
     run.info["process RSS"] = (f"{human_bytes(rss_baseline)} at the start, "
-                               f"{human_bytes(_rss_bytes(peak=True))} at its peak")
+                               f"{human_bytes(max(rss_baseline, _rss_bytes(peak=True)))} at its peak")
     return run
