@@ -35,10 +35,10 @@ def build(params, dtype, device, seed) -> Instance:
 
 def estimate(params) -> tuple[float, float]:
     """About ten float64 n x n matrices (X, its inverse, the reference's products, the copies each
-    dtype and numpy need) and 30 n^3 flops (inverse, the singular values for the condition number,
+    dtype and numpy need) and 20 n^3 flops (inverse, the singular values for the condition number,
     the reference's products)."""
     n = params["size"]
-    return 10 * n * n * 8, 30 * n ** 3
+    return 10 * n * n * 8, 20 * n ** 3
 
 
 PROBLEM = Problem(
