@@ -1,6 +1,6 @@
 """Rendering a sweep: rich tables, Markdown, CSV and baseline comparisons over the same records.
 
-Each exporter is one function of the entries (see gradcmp.bench.Entry); nothing here measures.
+Each exporter is one function of the entries (see gradcmp.sweep.Entry); nothing here measures.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from gradcmp.bench import Entry, by_case
+from gradcmp.sweep import Entry, by_case
 from gradcmp.report import STATUS_STYLE, _error, _time
 from gradcmp.results import Comparison, Result
 from gradcmp.units import human_bytes, human_time

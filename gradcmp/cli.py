@@ -10,8 +10,7 @@ import sys
 import click
 
 from gradcmp import __version__
-from gradcmp.config import ConfigError, Settings, parse_bytes, resolve_params, split_assignment
-from gradcmp.presets import DEVICES, DTYPES
+from gradcmp.config import DEVICES, DTYPES, ConfigError, Settings, parse_bytes, split_assignment
 
 
 def _usage(error: ConfigError, param: str | None = None) -> click.UsageError:
@@ -30,16 +29,35 @@ def _console(stderr: bool = False):
 @click.version_option(__version__, prog_name="gradcmp")
 def main():
     """Compute the same gradient with several strategies and compare time, memory and error."""
+    from gradcmp.plugins import load
+
+    load()
 
 
 @main.command("list")
-def list_command():
-    """Problems (with knobs), strategies, and which strategy applies to which problem."""
-    from gradcmp.problems import PROBLEMS
+@click.argument("problem", required=False)
+def list_command(problem):
+    """Problems (with params), strategies, and which strategy applies to which problem; with PROBLEM,
+    that problem's params (help, default, range) and the strategies that apply to it."""
+    from gradcmp.problems import PROBLEMS, get_problem
     from gradcmp.report import list_tables
     from gradcmp.strategies import STRATEGIES
 
-    _console().print(list_tables(PROBLEMS, STRATEGIES))
+    if problem is None:
+        from gradcmp.plugins import SEEN
+
+        console = _console()
+        console.print(list_tables(PROBLEMS, STRATEGIES))
+        for plugin in SEEN:
+            console.print(plugin.line(), style="red" if plugin.error else None, highlight=False, markup=False)
+        return
+    from gradcmp.problem_sheet import problem_sheet
+
+    try:
+        chosen = get_problem(problem)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="PROBLEM") from None
+    _console().print(problem_sheet(chosen, STRATEGIES))
 
 
 def _positive_int(ctx, param, value):
@@ -93,26 +111,47 @@ def settings_from(measuring: dict, base: dict | None = None) -> Settings:
 
 
 def _check_device(settings: Settings) -> None:
-    from gradcmp.run import torch_dtype_device
+    from gradcmp.config import torch_dtype_device
 
     try:
-        torch_dtype_device(settings)
+        torch_dtype_device(settings.dtype, settings.device)
     except ConfigError as error:
         raise _usage(error, "--device") from None
 
 
+def _save_gradients_option(command):
+    return click.option("--save-gradients", metavar="FILE.npz",
+                        help="Also write every gradient computed and the reference, as numpy arrays "
+                             "keyed by strategy and `reference`.")(command)
+
+
+def _write_gradients(path: str, arrays: dict) -> None:
+    import numpy
+
+    try:
+        numpy.savez(path, **arrays)
+    except OSError as error:
+        raise click.BadParameter(f"cannot write {path}: {error.strerror}", param_hint="--save-gradients") from None
+
+
 @main.command("run")
-@click.option("--problem", "-p", required=True, help="Problem name (see `gradcmp list`).")
+@click.option("--problem", "-p", required=True,
+              help="Problem name (see `gradcmp list`), or your own FILE.py:NAME or package.module:NAME "
+                   "(imported only then; see docs/extending.md).")
 @click.option("--strategy", "-s", "strategies", multiple=True,
               help="Strategy name; repeat for several. Default: every strategy (inapplicable ones shown as skipped).")
 @click.option("--size", "-n", type=int, callback=_positive_int,
-              help="The problem's main knob (matrix side, ...).")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Set any knob of the problem; repeatable.")
+              help="The problem's main param (matrix side, ODE steps, ...: see `gradcmp list PROBLEM`).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Set any param of the problem; repeatable.")
 @settings_options
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def run_command(problem, strategies, size, params, output_format, **measuring):
+@_save_gradients_option
+@click.option("--tolerance", type=float, callback=_positive_float, metavar="REL",
+              help="Exit 1 when an ok row's relative error exceeds REL (e.g. 1e-6).")
+def run_command(problem, strategies, size, params, output_format, save_gradients, tolerance, **measuring):
     """Compute one problem's gradient with each strategy; print time, memory and error."""
-    from gradcmp.run import get_problem, select_strategies
+    import gradcmp
+    from gradcmp.problems import get_problem
 
     try:
         chosen_problem = get_problem(problem)
@@ -120,28 +159,28 @@ def run_command(problem, strategies, size, params, output_format, **measuring):
         raise _usage(error, "--problem") from None
     try:
         given = dict(split_assignment(text) for text in params)
-        if size is not None:
-            given[chosen_problem.main_knob] = str(size)
-        resolved = resolve_params(chosen_problem.knobs, given, chosen_problem.name)
     except ConfigError as error:
         raise _usage(error, "--param") from None
     try:
-        chosen = select_strategies(chosen_problem, list(strategies) or None)
+        if size is not None:
+            given[chosen_problem.main_knob] = str(size)
+        run = gradcmp.compare(chosen_problem, list(strategies) or None, given, keep_gradients=bool(save_gradients),
+                              **{key: value for key, value in measuring.items() if value is not None})
     except ConfigError as error:
-        raise _usage(error, "--strategy") from None
-    settings = settings_from(measuring)
-    _check_device(settings)
-
-    from gradcmp.run import run_problem
-
-    run = run_problem(chosen_problem, resolved, chosen, settings)
+        raise _usage(error) from None
+    if save_gradients:
+        _write_gradients(save_gradients, run.gradient_arrays())
     if output_format == "json":
         click.echo(json.dumps(run.to_json(), indent=2))
     else:
         from gradcmp.report import run_table
 
         _console().print(run_table(run))
-    sys.exit(1 if any(result.status == "failed" for result in run.results) else 0)
+    over = [f"{result.strategy} ({result.rel_error:.1e})" for result in run.results if tolerance is not None
+            and result.status == "ok" and result.rel_error is not None and not result.rel_error <= tolerance]
+    if over:
+        click.echo(f"over the tolerance {tolerance:g}: {', '.join(over)}", err=True)
+    sys.exit(1 if over or any(result.status == "failed" for result in run.results) else 0)
 
 
 def _sweep_params(params: tuple[str, ...]) -> dict[str, list[str]]:
@@ -167,13 +206,14 @@ def _sizes(ctx, param, value):
               help="A shipped preset (smoke, default, scaling, ...) or your own .toml file. "
                    "Default: `default`, or none when --problem is given.")
 @click.option("--problem", "-p", "problems", multiple=True,
-              help="Only this problem's cases (with --preset), or a case per problem; repeatable.")
+              help="Only this problem's cases (with --preset), or a case per problem: a name, or your own "
+                   "FILE.py:NAME or package.module:NAME (imported only then); repeatable.")
 @click.option("--strategy", "-s", "strategies", multiple=True,
               help="Only this strategy (where it applies); repeatable. Default: the preset's, or every applicable one.")
 @click.option("--sizes", callback=_sizes, metavar="N,N,...",
-              help="Values of each problem's main knob, e.g. 16,32,64 (replaces the preset's).")
+              help="Values of each problem's main param, e.g. 16,32,64 (replaces the preset's).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE[,VALUE...]",
-              help="Set a knob in every case; several values sweep it. Repeatable.")
+              help="Set a param in every case; several values sweep it. Repeatable.")
 @settings_options
 @click.option("--output", "-o", metavar="FILE.json",
               help="Results file, rewritten after every row. Default: results-<preset>-<time>.json")
@@ -184,14 +224,18 @@ def _sizes(ctx, param, value):
               help="Exit 1 when a time or memory ratio against --baseline exceeds RATIO (e.g. 1.5).")
 @click.option("--plot", metavar="FILE.png|FILE.svg",
               help="Log-log time and memory against size, a line per strategy (needs matplotlib).")
+@_save_gradients_option
+@click.option("--front", is_flag=True, help="Print each configuration's time-memory Pareto front.")
+@click.option("--memory-budget", callback=_memory, metavar="SIZE",
+              help="With the front, name the fastest gradient within tolerance that fits in SIZE (e.g. 16MiB).")
 def bench_command(preset, problems, strategies, sizes, params, output, output_format, baseline,
-                  fail_on_regression, plot, **measuring):
+                  fail_on_regression, plot, save_gradients, front, memory_budget, **measuring):
     """Run a preset or a sweep; save every row as it finishes; fit growth laws; recommend; gate CI.
 
     Exit status: 0 all rows within tolerance, 1 a row failed, exceeded its tolerance or regressed,
     2 bad input (nothing ran), 130/143 interrupted by SIGINT/SIGTERM (the file keeps the finished rows).
     """
-    from gradcmp.bench import Sweep, default_output
+    from gradcmp.sweep import Sweep, default_output
     from gradcmp.presets import command_line_preset, load_preset, plan
 
     try:
@@ -213,7 +257,7 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
         raise _usage(error) from None
     _check_device(settings)
     path = output or default_output(chosen)
-    sweep = Sweep(chosen, jobs, settings, path, sys.argv)
+    sweep = Sweep(chosen, jobs, settings, path, sys.argv, keep_gradients=bool(save_gradients))
     try:
         sweep.save()
     except OSError as error:
@@ -221,6 +265,10 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
 
     _measure(sweep)
     entries = sweep.entries
+    if save_gradients:
+        from gradcmp.sweep import gradient_arrays
+
+        _write_gradients(save_gradients, gradient_arrays(entries))
     laws, recommendations = sweep.analysis()
     out, err = _console(), _console(stderr=True)
     human = out if output_format == "table" else err
@@ -233,6 +281,10 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
 
     if output_format == "table":
         out.print(bench_tables(entries, recommendations, laws))
+    if front or memory_budget:
+        from gradcmp.frontier import front_report
+
+        human.print(front_report(entries, memory_budget))
     elif output_format == "markdown":
         click.echo(bench_markdown(entries, recommendations, laws))
     elif output_format == "csv":
@@ -252,7 +304,7 @@ def _measure(sweep) -> None:
     """Run the sweep under a progress bar (only on a terminal); on SIGINT/SIGTERM say where the rows are and exit."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gradcmp.bench import interruptible
+    from gradcmp.sweep import interruptible
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=_console(stderr=True), transient=True,
@@ -320,7 +372,7 @@ def _summary(sweep, console) -> bool:
     """The last line: row counts, where the file is, and the CI gate's verdict; True when it failed."""
     from collections import Counter
 
-    from gradcmp.bench import gate_failures
+    from gradcmp.sweep import gate_failures
 
     counts = Counter(result.status for entry in sweep.entries for result in entry.run.results)
     failures = gate_failures(sweep.entries)
@@ -344,7 +396,7 @@ def _summary(sweep, console) -> bool:
 @click.option("--fail-on-regression", type=float, callback=_positive_float, metavar="RATIO",
               help="Exit 1 when a time or memory ratio (new / old) exceeds RATIO.")
 def compare_command(baseline, current, fail_on_regression):
-    """Compare two saved results files row by row (same problem, knobs, strategy, dtype, device)."""
+    """Compare two saved results files row by row (same problem, params, strategy, dtype, device)."""
     from gradcmp.results import compare_runs, load_runs
 
     try:

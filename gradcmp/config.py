@@ -13,6 +13,27 @@ class ConfigError(ValueError):
     """A user-facing configuration mistake; its message is one line saying how to fix it."""
 
 
+DTYPES = ("float32", "float64")
+DEVICES = ("cpu", "cuda")
+
+
+def torch_dtype_device(dtype: str, device: str):
+    """The one place that turns the user's dtype and device into torch's, checking they exist."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r}; choose from: {', '.join(DTYPES)}")
+    if device.partition(":")[0] not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}; choose from: {', '.join(DEVICES)}")
+    try:
+        torch_device = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"device {device!r} is not a device name such as cpu, cuda or cuda:1") from None
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but this torch build sees no CUDA device")
+    return getattr(torch, dtype), torch_device
+
+
 @dataclass(frozen=True)
 class Knob:
     """One setting of a problem. Its type is the type of its default."""
@@ -79,7 +100,8 @@ def resolve_params(knobs: tuple[Knob, ...], given: dict[str, object], problem: s
     for key, value in given.items():
         if key not in by_name:
             raise ConfigError(
-                f"unknown knob {key!r} for problem {problem}; its knobs are: {', '.join(by_name)}"
+                f"unknown param {key!r} for problem {problem}; its params are: "
+                + (", ".join(by_name) or "none (your factory declares params as keyword arguments with defaults)")
             )
         knob = by_name[key]
         params[key] = knob.parse(value) if isinstance(value, str) else knob.check(value)

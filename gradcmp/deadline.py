@@ -92,12 +92,10 @@ def flop_rate() -> float:
 
 
 def describe(error: BaseException) -> str:
-    """An exception in one line for a row's reason: its kind and the first line of its message
-    (an OverTime's message alone: it is already a sentence)."""
-    if isinstance(error, OverTime):
-        return str(error)
+    """An exception in one line for a row's reason or an info line: the first line of its message,
+    never the exception's class name (the user did not write the class)."""
     lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
+    return lines[0] if lines else "stopped by an error without a message"
 
 
 def attempt(fn, what: str, info: dict):

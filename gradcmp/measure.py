@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-import time
 import weakref
 from dataclasses import dataclass
 
@@ -24,14 +23,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from gradcmp import deadline
 from gradcmp.config import Budget
+from gradcmp.probes import call_with_saved_bytes, synchronize  # noqa: F401 -- re-exported for callers
 from gradcmp.problems.base import Instance
 from gradcmp.results import Result
 from gradcmp.strategies.base import Skip, Strategy, check_memory
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def clean(device: torch.device) -> None:
@@ -46,20 +41,6 @@ def clean(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
-
-
-def warm_time(fn, device: torch.device) -> float:
-    """Seconds for one warm call of fn: the faster of two calls, so first-call costs (torch.func
-    set-up, lazy initialisation) and a passing stall of a shared machine do not inflate it.
-    Used by strategies to estimate their cost before a budget check."""
-    seconds = []
-    for _ in range(2):
-        synchronize(device)
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        seconds.append(time.perf_counter() - start)
-    return min(seconds)
 
 
 @dataclass(frozen=True)
@@ -207,22 +188,6 @@ def _traced_peak_bytes(fn) -> int:
             tracemalloc.stop()
 
 
-def call_with_saved_bytes(fn):
-    """Call fn under saved-tensor hooks; return (its result, bytes of distinct storages autograd saved),
-    whenever they were made: what one call of a vector field saves, inputs included, is what each
-    step of a solve adds (backprop's estimate). A row's saved_bytes is narrower (see LiveBytes)."""
-    storages: dict[int, int] = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        result = fn()
-    return result, sum(storages.values())
-
-
 def gradient_errors(gradient, reference) -> tuple[float, float]:
     """(||g - g_ref|| / ||g_ref||, max |g - g_ref|), in float64 on the CPU.
 
@@ -241,8 +206,9 @@ def gradient_errors(gradient, reference) -> tuple[float, float]:
 
 
 def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, threads: int,
-                     min_run_time: float, primal_time: float | None) -> Result:
+                     min_run_time: float, primal_time: float | None, keep_gradient: bool = False) -> Result:
     """One Result row: skipped (over budget), failed (exception or non-finite gradient) or ok.
+    keep_gradient: an ok row carries the gradient of its first call in `gradient`.
 
     Once the gradient is computed the row is ok: a later measurement that fails (the memory pass,
     the timed repeats) leaves its figure None and a note saying which one and why.
@@ -271,6 +237,8 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
             row.rel_error, row.max_abs_error = gradient_errors(gradient, instance.reference)
             if not row.rel_error <= 1:
                 row.notes.append(f"relative error {row.rel_error:.3g} > 1: this gradient is unreliable")
+        if keep_gradient:
+            row.gradient = gradient.detach()
         del gradient
     except (Skip, deadline.OverTime) as skip:
         return unmeasured("skipped", str(skip))

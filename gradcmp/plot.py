@@ -31,7 +31,7 @@ def save_plot(entries, path: str) -> None:
     from matplotlib import pyplot
     from matplotlib.ticker import NullLocator
 
-    from gradcmp.bench import by_case
+    from gradcmp.sweep import by_case
 
     groups = by_case(entries)
     figure, axes = pyplot.subplots(2, len(groups), figsize=(5 * len(groups), 7.5), squeeze=False)

@@ -12,12 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gradcmp.config import ConfigError, parse_bytes, resolve_params
+from gradcmp.config import DEVICES, DTYPES, ConfigError, parse_bytes, resolve_params
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
-
-DTYPES = ("float32", "float64")
-DEVICES = ("cpu", "cuda")
 
 _NUMBER = (int, float)
 # Top-level keys that set how to measure (gradcmp.config.Settings fields), with the type each takes.
@@ -211,7 +208,7 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
     sizes       replace the main knob's values in every case (text, as typed by the user)
     params      replace these knobs' values in every case (text)
     """
-    from gradcmp.run import get_problem
+    from gradcmp.problems import get_problem
     from gradcmp.strategies import STRATEGIES
 
     for name in strategies or ():
@@ -240,8 +237,8 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
 
 
 def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[Job]:
-    from gradcmp.run import get_problem, select_strategies
-    from gradcmp.strategies import STRATEGIES
+    from gradcmp.problems import get_problem
+    from gradcmp.strategies import STRATEGIES, select_strategies
 
     where = f"{source}: case[{number}]"
     try:
@@ -285,7 +282,7 @@ def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[
             raise ConfigError(f"{label}: {error}") from None
     swept = [key for key, given in checked.items() if len(given) > 1]
     if len(swept) > 1:
-        raise ConfigError(f"{where}: sweeps {' and '.join(swept)}; a case sweeps at most one knob "
+        raise ConfigError(f"{where}: sweeps {' and '.join(swept)}; a case sweeps at most one param "
                           "(split it into several cases)")
     sweep = swept[0] if swept else None
     if not chosen:

@@ -62,7 +62,7 @@ def run_table(run: Run) -> Group:
 def list_tables(problems, strategies) -> Group:
     """`gradcmp list`: problems with knobs, strategies, and which strategy applies to which problem."""
     problem_table = Table(title="problems", title_justify="left")
-    for header in ("name", "description", "knobs (defaults; the first is --size)"):
+    for header in ("name", "description", "params (defaults; the first is --size)"):
         problem_table.add_column(header)
     for problem in problems.values():
         problem_table.add_row(problem.name, problem.description,

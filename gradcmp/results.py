@@ -1,12 +1,13 @@
 """Plain records of what was measured, and their JSON form (the format scripts rely on)."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import platform
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from gradcmp import __version__
@@ -30,6 +31,8 @@ class Result:
     max_abs_error: float | None = None
     stats: dict[str, int] = field(default_factory=dict)  # counters, e.g. function evaluations
     notes: list[str] = field(default_factory=list)  # measurements that failed, unreliable figures
+    # the gradient itself (a tensor), kept on ok rows when asked for (compare(keep_gradients=True)); not in JSON
+    gradient: Any = field(default=None, repr=False, compare=False, metadata={"json": False})
 
     @property
     def x_primal(self) -> float | None:
@@ -52,21 +55,38 @@ class Run:
     info: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
     results: list[Result] = field(default_factory=list)
+    # the float64 reference gradient, kept with the rows' gradients; not in JSON
+    reference: Any = field(default=None, repr=False, compare=False, metadata={"json": False})
 
     def to_json(self) -> dict[str, Any]:
-        record = {"gradcmp_version": __version__}
-        record.update(asdict(self))
+        record = {"gradcmp_version": __version__, **_json_fields(self)}
+        record["results"] = [_json_fields(result) for result in self.results]
         return record
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> "Run":
         """The Run a to_json record describes; keys it does not know (bench's extras) are ignored."""
-        known = {f.name for f in fields(cls)} - {"results"}
+        known = {f.name for f in fields(cls) if f.metadata.get("json", True)} - {"results"}
         run = cls(**{key: value for key, value in record.items() if key in known})
-        result_keys = {f.name for f in fields(Result)}
+        result_keys = {f.name for f in fields(Result) if f.metadata.get("json", True)}
         run.results = [Result(**{key: value for key, value in row.items() if key in result_keys})
                        for row in record["results"]]
         return run
+
+    def gradient_arrays(self) -> dict[str, Any]:
+        """The kept gradients as numpy arrays (on the CPU, in the run's dtype), keyed by strategy,
+        and the reference under "reference"; empty without keep_gradients."""
+        arrays = {result.strategy: result.gradient.detach().cpu().numpy()
+                  for result in self.results if result.gradient is not None}
+        if self.reference is not None:
+            arrays["reference"] = self.reference.detach().cpu().numpy()
+        return arrays
+
+
+def _json_fields(record) -> dict[str, Any]:
+    """A dataclass's fields that belong in its JSON, copied (so later changes to it do not show)."""
+    return {f.name: copy.deepcopy(getattr(record, f.name)) for f in fields(record)
+            if f.metadata.get("json", True) and f.name != "results"}
 
 
 def machine_info(device: str) -> dict[str, Any]:

@@ -3,51 +3,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from gradcmp.config import Budget, ConfigError, Settings, available_memory_bytes
-from gradcmp.problems import PROBLEMS, Problem
+from gradcmp.config import Budget, Settings, available_memory_bytes, torch_dtype_device
+from gradcmp.problems import Problem
 from gradcmp.results import Result, Run, machine_info
-from gradcmp.strategies import STRATEGIES, Strategy
+from gradcmp.strategies import Strategy
 from gradcmp.units import human_bytes
-
-
-def get_problem(name: str) -> Problem:
-    if name not in PROBLEMS:
-        raise ConfigError(f"unknown problem {name!r}; choose from: {', '.join(PROBLEMS)}")
-    return PROBLEMS[name]
-
-
-def select_strategies(problem: Problem, names: list[str] | None) -> list[tuple[Strategy, str | None]]:
-    """(strategy, reason it cannot run or None) for each chosen strategy.
-
-    No names means every registered strategy, the inapplicable ones carrying their reason.
-    An explicitly named strategy that cannot run is a usage error.
-    """
-    for name in names or ():
-        if name not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {name!r}; choose from: {', '.join(STRATEGIES)}")
-    chosen = []
-    for name in names or list(STRATEGIES):
-        strategy = STRATEGIES[name]
-        reason = strategy.unavailable() or strategy.applies_to(problem)
-        if reason and names:
-            raise ConfigError(f"strategy {name} cannot run on {problem.name}: {reason}")
-        chosen.append((strategy, reason))
-    return chosen
-
-
-def torch_dtype_device(settings: Settings):
-    """The one place that turns the user's dtype and device into torch's, checking they exist."""
-    import torch
-
-    dtypes = {"float32": torch.float32, "float64": torch.float64}
-    if settings.dtype not in dtypes:
-        raise ConfigError(f"unknown dtype {settings.dtype!r}; choose from: {', '.join(dtypes)}")
-    device = torch.device(settings.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but this torch build sees no CUDA device")
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {settings.device!r}; choose from: cpu, cuda")
-    return dtypes[settings.dtype], device
 
 
 def budget_for(settings: Settings, device) -> Budget:
@@ -91,8 +51,10 @@ def _rss_bytes(peak: bool) -> int:
 
 
 def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str | None]],
-                settings: Settings, on_result: Callable[[Result], None] = lambda result: None) -> Run:
+                settings: Settings, on_result: Callable[[Result], None] = lambda result: None,
+                keep_gradients: bool = False) -> Run:
     """Measure every chosen strategy on one instance; on_result sees each row as it is finished.
+    keep_gradients: every ok row carries its gradient, the Run the instance's reference.
 
     Nothing raises past here once the settings are valid: a problem that is over budget or cannot
     be built makes every row skipped or failed with the reason; a primal evaluation over the time
@@ -104,7 +66,7 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
     from gradcmp.measure import measure_strategy, time_repeats
     from gradcmp.strategies.base import Skip
 
-    dtype, device = torch_dtype_device(settings)
+    dtype, device = torch_dtype_device(settings.dtype, settings.device)
     torch.set_num_threads(settings.threads)
     budget = budget_for(settings, device)
     run = Run(problem.name, params, settings.dtype, str(device), settings.seed, settings.threads,
@@ -116,6 +78,8 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
             _afford_build(problem, params, budget)
             instance = problem.build(params, dtype, device, settings.seed)
         run.info.update(instance.info)
+        if keep_gradients:
+            run.reference = instance.reference
     except (Skip, deadline.OverTime) as skip:
         blocked = ("skipped", str(skip))
     except Exception as error:  # an allocation, an overflowing seed, a solver that gave up
@@ -139,7 +103,7 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
             result = Result(strategy.name, *blocked)
         else:
             result = measure_strategy(strategy, instance, budget, settings.threads,
-                                      settings.min_run_time, primal_time)
+                                      settings.min_run_time, primal_time, keep_gradients)
         run.results.append(result)
         on_result(result)
     run.info["process RSS"] = (f"{human_bytes(rss_baseline)} at the start, "

@@ -1,3 +1,7 @@
+import os
+
+os.environ["GRADCMP_NO_PLUGINS"] = "1"  # installed plug-ins stay out of the suite (tests/test_plugins.py asks)
+
 import pytest
 import torch
 
@@ -20,5 +24,17 @@ def build():
         values = {knob.name: knob.default for knob in problem.knobs}
         values.update(params)
         return problem.build(values, dtype, torch.device("cpu"), seed)
+
+    return make
+
+
+@pytest.fixture
+def small_instance():
+    """small_instance(problem, dtype=torch.float64) -> Instance of the problem's own test_params (CPU, seed 0)."""
+    from gradcmp.config import resolve_params
+
+    def make(name, dtype=torch.float64):
+        problem = PROBLEMS[name]
+        return problem.build(resolve_params(problem.knobs, problem.test_params, name), dtype, torch.device("cpu"), 0)
 
     return make

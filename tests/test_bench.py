@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from gradcmp.analysis import fit_power_law, recommend, scaling_laws
-from gradcmp.bench import Entry, gate_failures
+from gradcmp.sweep import Entry, gate_failures
 from gradcmp.bench_report import bench_csv, bench_markdown, case_table
 from gradcmp.cli import main
 from gradcmp.presets import Job

@@ -63,7 +63,7 @@ def test_a_reference_that_fails_leaves_the_rows_measured_with_null_errors(monkey
     row = rows(result)["vjp"]
     assert row.status == "ok" and row.time_s > 0 and row.peak_bytes > 0
     assert row.rel_error is None and row.max_abs_error is None
-    assert result.info["reference"] == "not computed: OdeError: dopri5 reached max_steps"
+    assert result.info["reference"] == "not computed: dopri5 reached max_steps"
 
 
 def test_a_failed_memory_pass_keeps_the_row_ok_with_a_note(monkeypatch, build):
@@ -75,7 +75,7 @@ def test_a_failed_memory_pass_keeps_the_row_ok_with_a_note(monkeypatch, build):
                                    min_run_time=0.01, primal_time=1e-5)
     assert row.status == "ok" and row.rel_error < 1e-12 and row.time_s > 0
     assert row.peak_bytes is None
-    assert row.notes == ["peak memory not measured: MemoryError: std::bad_alloc"]
+    assert row.notes == ["peak memory not measured: std::bad_alloc"]
 
 
 def test_a_finite_gradient_whose_norm_overflows_gets_a_finite_error_and_a_warning(build):

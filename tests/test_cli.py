@@ -59,7 +59,7 @@ def test_param_sets_any_knob():
     (["-p", "inv-norm", "--size", "big"], "'big' is not a valid integer"),
     (["-p", "inv-norm", "--dtype", "float16"], "'float16' is not one of 'float32', 'float64'"),
     (["-p", "inv-norm", "--device", "tpu"], "'tpu' is not one of 'cpu', 'cuda'"),
-    (["-p", "inv-norm", "--param", "width=3"], "unknown knob 'width' for problem inv-norm; its knobs are: size"),
+    (["-p", "inv-norm", "--param", "width=3"], "unknown param 'width' for problem inv-norm; its params are: size"),
     (["-p", "inv-norm", "--param", "size=two"], "size must be an integer, got 'two'"),
     (["-p", "inv-norm", "--param", "size"], "expected KEY=VALUE, got 'size'"),
     (["-p", "sin-wy", "--param", "m=-1"], "m must be >= 0, got -1"),
@@ -96,7 +96,7 @@ def chainless_problem(monkeypatch):
 def test_explicit_strategy_that_does_not_apply_exits_2_with_the_reason(chainless_problem):
     result = invoke("run", "-p", "nan-root", "-s", "jacobian")
     assert result.exit_code == 2
-    assert "strategy jacobian cannot run on nan-root: needs a chain of intermediate maps" in result.output
+    assert "strategy jacobian cannot run on nan-root: needs a problem written as a chain of maps" in result.output
 
 
 def test_inapplicable_strategy_is_listed_as_skipped_and_nan_gradient_as_failed(chainless_problem):

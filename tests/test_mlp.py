@@ -1,15 +1,13 @@
-"""The mlp problem: its reference against hand-written backprop (seed 4), and every strategy against it."""
+"""The mlp problem: its reference against hand-written backprop (seed 4); tests/test_strategies.py runs every
+strategy against it."""
 import numpy as np
-import pytest
 import torch
 
-from gradcmp.measure import gradient_errors
 from gradcmp.problems import PROBLEMS
 from gradcmp.problems.mlp import draw
-from gradcmp.run import select_strategies
+from gradcmp.strategies import select_strategies
 
 PARAMS = {"size": 5, "layers": 3, "batch": 4}
-TOLERANCE = {"finite-diff": 1e-8}  # central differences: error about eps^(2/3); the rest are exact
 
 
 def _instance(dtype=torch.float64):
@@ -43,14 +41,6 @@ def test_x_is_every_weight_as_one_flat_vector():
     assert instance.x.shape == (PARAMS["layers"] * PARAMS["size"] ** 2,)
 
 
-@pytest.mark.parametrize("strategy", [s for s, reason in select_strategies(PROBLEMS["mlp"], None) if not reason],
-                         ids=lambda strategy: strategy.name)
-def test_every_applicable_strategy_matches_the_reference(strategy):
-    instance = _instance()
-    rel_error, _ = gradient_errors(strategy.gradient(instance), instance.reference)
-    assert rel_error < TOLERANCE.get(strategy.name, 1e-12)
-
-
 def test_jacobian_does_not_apply_for_want_of_a_chain():
     reasons = dict((strategy.name, reason) for strategy, reason in select_strategies(PROBLEMS["mlp"], None))
-    assert "chain of intermediate maps" in reasons["jacobian"]
+    assert reasons["jacobian"].startswith("needs a problem written as a chain of maps")

@@ -10,13 +10,7 @@ from gradcmp.strategies import STRATEGIES, Skip
 
 NUMPY_STRATEGIES = [name for name, strategy in STRATEGIES.items() if "numpy" in strategy.requires]
 NUMPY_PROBLEMS = [name for name, problem in PROBLEMS.items() if "numpy" in problem.provides]
-SMALL = {"inv-norm": {"size": 8}, "sin-wy": {"size": 6, "m": 5}, "mlp": {"size": 4, "layers": 3, "batch": 5}}
 CPU = torch.device("cpu")
-
-
-def _instance(problem, dtype=torch.float64, seed=0):
-    params = {knob.name: knob.default for knob in PROBLEMS[problem].knobs} | SMALL[problem]
-    return PROBLEMS[problem].build(params, dtype, CPU, seed)
 
 
 def test_both_strategies_and_three_problems_are_registered():
@@ -25,33 +19,33 @@ def test_both_strategies_and_three_problems_are_registered():
 
 
 @pytest.mark.parametrize("problem", NUMPY_PROBLEMS)
-def test_the_numpy_twin_is_the_same_loss(problem):
-    instance = _instance(problem)
+def test_the_numpy_twin_is_the_same_loss(small_instance, problem):
+    instance = small_instance(problem)
     assert float(instance.numpy_loss(instance.numpy_x)) == pytest.approx(float(instance.loss(instance.x)),
                                                                           rel=1e-14)
 
 
 @pytest.mark.parametrize("strategy", NUMPY_STRATEGIES)
 @pytest.mark.parametrize("problem", NUMPY_PROBLEMS)
-def test_numpy_gradient_matches_the_reference_in_float64(strategy, problem):
-    instance = _instance(problem)
+def test_numpy_gradient_matches_the_reference_in_float64(small_instance, strategy, problem):
+    instance = small_instance(problem)
     gradient = STRATEGIES[strategy].gradient(instance)
     assert gradient.dtype == torch.float64 and gradient.shape == instance.x.shape
     assert float((gradient - instance.reference).norm() / instance.reference.norm()) < 1e-12
 
 
 @pytest.mark.parametrize("strategy", NUMPY_STRATEGIES)
-def test_numpy_strategies_compute_in_the_runs_dtype(strategy):
-    instance = _instance("inv-norm", dtype=torch.float32)
+def test_numpy_strategies_compute_in_the_runs_dtype(small_instance, strategy):
+    instance = small_instance("inv-norm", torch.float32)
     gradient = STRATEGIES[strategy].gradient(instance)
     assert gradient.dtype == torch.float32
     error = float((gradient.double() - instance.reference).norm() / instance.reference.norm())
     assert 1e-9 < error < 1e-5  # float32 rounding: well above float64's, well below a wrong answer
 
 
-def test_numpy_jvp_is_skipped_over_the_time_budget_with_the_count_of_jvps():
-    instance = _instance("inv-norm")
-    with pytest.raises(Skip, match=r"64 JVPs would take about .*, over the time budget .* \(--max-time to change\)"):
+def test_numpy_jvp_is_skipped_over_the_time_budget_with_the_count_of_jvps(small_instance):
+    instance = small_instance("inv-norm")
+    with pytest.raises(Skip, match=rf"{instance.x.numel()} JVPs would take about .*, over the time budget .* \(--max-time to change\)"):
         STRATEGIES["numpy-jvp"].check_budget(instance, Budget(max_bytes=2 ** 40, max_seconds=1e-9))
 
 
@@ -72,8 +66,8 @@ def test_numpy_peak_memory_is_a_few_matrices_never_the_jacobian(strategy, n, mat
 
 
 @pytest.mark.parametrize("strategy", NUMPY_STRATEGIES)
-def test_measure_reports_numpy_strategies_with_their_traced_peak(strategy):
-    instance = _instance("inv-norm")
+def test_measure_reports_numpy_strategies_with_their_traced_peak(small_instance, strategy):
+    instance = small_instance("inv-norm")
     row = measure_strategy(STRATEGIES[strategy], instance, Budget(max_bytes=2 ** 40), threads=1,
                            min_run_time=0.01, primal_time=1e-3)
     assert row.status == "ok" and row.rel_error < 1e-12

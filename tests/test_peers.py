@@ -9,7 +9,7 @@ from rich.console import Console
 from gradcmp.cli import main
 from gradcmp.problems import PROBLEMS
 from gradcmp.report import list_tables
-from gradcmp.run import select_strategies
+from gradcmp.strategies import select_strategies
 from gradcmp.strategies import STRATEGIES
 
 PEERS = ("torchdiffeq-backprop", "torchdiffeq-adjoint")

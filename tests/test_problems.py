@@ -1,6 +1,11 @@
 """Problems: reproducible data, conditioning, and references that match the seeds' formulas."""
-import torch
+import re
 
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gradcmp.cli import main
 from gradcmp.problems import PROBLEMS
 
 
@@ -45,3 +50,36 @@ def test_float32_instances_keep_a_float64_reference(build):
     instance = build("sin-wy", dtype=torch.float32, size=8)
     assert instance.x.dtype == torch.float32
     assert instance.reference.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_every_problem_builds_its_test_params_reproducibly_with_a_float64_reference(small_instance, name):
+    first, again = small_instance(name), small_instance(name)
+    assert torch.equal(first.x, again.x)
+    assert float(first.loss(first.x)) == float(again.loss(again.x))
+    assert first.reference.dtype == torch.float64 and first.reference.shape == first.x.shape
+    assert small_instance(name, torch.float32).x.dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_descriptions_and_param_help_are_plain_words(name):
+    """No "(seed N)" (it reads as --seed) and no module or class names."""
+    problem = PROBLEMS[name]
+    for text in (problem.description, *(knob.help for knob in problem.knobs)):
+        assert text and not re.search(r"\(seed \d\)|gradcmp\.|Instance|[a-z]+Error\b", text), text
+
+
+def test_list_problem_shows_each_params_help_default_and_range_and_the_strategies_that_apply():
+    result = CliRunner().invoke(main, ["list", "linear-ode"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    row = next(line for line in lines if "│ method " in line)
+    assert "rk4" in row and "one of euler, midpoint, rk4, dopri5" in row and "ODE solver" in row
+    assert any("│ T " in line and "number > 0" in line and "horizon" in line for line in lines)
+    assert any("│ backprop " in line for line in lines) and not any("│ numpy-vjp " in line for line in lines)
+    assert "not applicable to linear-ode: numpy-vjp, numpy-jvp (needs a problem with a numpy twin" in result.output
+
+
+def test_list_of_an_unknown_problem_exits_2_naming_the_problems():
+    result = CliRunner().invoke(main, ["list", "nope"])
+    assert result.exit_code == 2 and "unknown problem 'nope'; choose from: inv-norm" in result.output

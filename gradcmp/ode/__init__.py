@@ -13,14 +13,13 @@ SOLVERS = {solver.name: solver for solver in (EULER, MIDPOINT, RK4, DOPRI5)}
 
 
 def odeint(f, x0, times, method: str = "rk4", *, steps: int = 100, rtol: float = 1e-6,
-           atol: float = 1e-8, max_steps: int = 10_000, norm=rms_norm,
-           checkpoint_segment: int | None = None):
+           atol: float = 1e-8, max_steps: int = 10_000, norm=rms_norm):
     """Solve dx/dt = f(t, x) from x(times[0]) = x0; return (states, OdeStats).
 
     states[k] is x at times[k] (so states[0] is x0); x0 may have any shape, e.g. a batch B x d.
     times: Python floats, strictly increasing, or strictly decreasing to integrate backwards in time
     (as an adjoint's backward pass does). Fixed-step methods use `steps` steps over the whole span
-    (see fixed_step.fixed_grid) and may checkpoint every `checkpoint_segment` steps; dopri5 uses
+    (see fixed_step.fixed_grid); dopri5 uses
     rtol, atol, max_steps and `norm` (a tensor -> scalar size of the tolerance-scaled error).
     """
     if method not in SOLVERS:
@@ -31,8 +30,6 @@ def odeint(f, x0, times, method: str = "rk4", *, steps: int = 100, rtol: float =
         raise ValueError(f"times must be at least two strictly increasing (or decreasing) numbers, got {times}")
     solver = SOLVERS[method]
     if solver.adaptive:
-        if checkpoint_segment is not None:
-            raise ValueError("checkpoint_segment needs a fixed-step method")
         if not (rtol > 0 and atol > 0):
             raise ValueError(f"rtol and atol must be > 0, got rtol={rtol} atol={atol}")
         if steps_between[0] < 0:  # s = -t runs forward: dx/ds = -f(-s, x)
@@ -41,7 +38,7 @@ def odeint(f, x0, times, method: str = "rk4", *, steps: int = 100, rtol: float =
         return solver.integrate(f, x0, times, rtol, atol, norm, max_steps)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    return solver.integrate(f, x0, times, steps, checkpoint_segment)
+    return solver.integrate(f, x0, times, steps)
 
 
 __all__ = ["OdeError", "OdeStats", "SOLVERS", "odeint", "rms_norm"]

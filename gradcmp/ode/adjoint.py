@@ -191,7 +191,8 @@ def _observation_segments(system) -> list[Segment]:
 def _checkpointed_forward(system, theta, counters):
     """(states at the observation times, checkpoints stacked, segments), solved segment by segment.
 
-    Fixed steps: segments of K = round(sqrt(N)) steps of the forward grid (N steps in all), never
+    Fixed steps: segments of round(sqrt(N)) steps of the forward grid (N steps in all; N / checkpoints
+    with options.checkpoints), never
     across an observation time; each anchor is one step. dopri5: one segment per observation
     interval, with as many evenly spaced anchors as the forward solve accepted steps there.
     """
@@ -212,7 +213,8 @@ def _checkpointed_forward(system, theta, counters):
             states.append(z)
     else:
         grid = fixed_grid(times, options.steps)
-        length = max(1, round(math.sqrt(sum(n for _, _, n in grid))))
+        total = sum(n for _, _, n in grid)
+        length = -(-total // options.checkpoints) if options.checkpoints else max(1, round(math.sqrt(total)))
         for k, (start, dt, n) in enumerate(grid, start=1):
             for first in range(0, n, length):
                 last = min(n, first + length)

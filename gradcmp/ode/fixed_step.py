@@ -30,8 +30,7 @@ class FixedStep:
     """A one-step method with a constant step size: `step(f, t, x, dt)` advances x from t to t + dt.
 
     Cost: `stages` vector-field evaluations per step. Under autograd every step's stages stay
-    saved for backward, unless `checkpoint_segment` asks to save only every K-th state and
-    recompute the K steps between them during the backward pass (torch.utils.checkpoint).
+    saved for backward (gradcmp.ode.replay keeps only checkpoints instead).
     """
 
     name: str
@@ -40,31 +39,17 @@ class FixedStep:
     step: Callable
     adaptive = False
 
-    def integrate(self, f, x0, times, steps: int, checkpoint_segment: int | None = None):
+    def integrate(self, f, x0, times, steps: int):
         """(states at every time in `times`, stacked along a new first axis; OdeStats)."""
         import torch
 
         states, x, stats = [x0], x0, OdeStats()
         deadline.check(0.0)
         for start, dt, n in fixed_grid(times, steps):
-            if checkpoint_segment is None:
-                x = self._advance(f, x, start, dt, 0, n, times)
-            else:
-                from torch.utils.checkpoint import checkpoint
-
-                for first in range(0, n, checkpoint_segment):
-                    x = checkpoint(self._advance, f, x, start, dt, first, min(n, first + checkpoint_segment),
-                                   times, use_reentrant=False)
+            for i in range(n):  # t recomputed, not summed
+                x = self.step(f, start + i * dt, x, dt)
+                deadline.check((start + (i + 1) * dt - times[0]) / (times[-1] - times[0]))
             states.append(x)
             stats.accepted += n
         stats.nfe = stats.accepted * self.stages
         return torch.stack(states), stats
-
-    def _advance(self, f, x, start: float, dt: float, first: int, last: int, times=None):
-        """x after steps first..last-1 of the interval starting at `start` (t recomputed, not summed).
-        With `times` (the whole solve's), each step reports its progress to the time budget."""
-        for i in range(first, last):
-            x = self.step(f, start + i * dt, x, dt)
-            if times is not None:
-                deadline.check((start + (i + 1) * dt - times[0]) / (times[-1] - times[0]))
-        return x

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from gradcmp.config import Knob
 from gradcmp.ode import SOLVERS, odeint
+from gradcmp.ode.schedules import SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class SolverOptions:
 
     The adjoint strategies' backward dopri5 solve uses adjoint_rtol / adjoint_atol (0: the forward
     rtol / atol) and, with `seminorm`, leaves the parameter gradient out of its error norm.
+    The checkpointing strategies keep `checkpoints` states (0: their sqrt(steps) default) placed by
+    `schedule` (gradcmp.ode.schedules); the reversible strategy couples its pair with `coupling`.
     """
 
     method: str = "rk4"
@@ -29,6 +32,9 @@ class SolverOptions:
     adjoint_rtol: float = 0.0
     adjoint_atol: float = 0.0
     seminorm: bool = False
+    checkpoints: int = 0
+    schedule: str = "uniform"
+    coupling: float = 0.999
 
     @property
     def adaptive(self) -> bool:
@@ -50,6 +56,10 @@ def solver_knobs(steps: int = 100, method: str = "rk4") -> tuple[Knob, ...]:
         Knob("adjoint_rtol", 0.0, "rtol of the adjoint's backward dopri5 solve (0: same as rtol)", minimum=0),
         Knob("adjoint_atol", 0.0, "atol of the adjoint's backward dopri5 solve (0: same as atol)", minimum=0),
         Knob("seminorm", False, "adjoint, dopri5: leave the parameter gradient out of the backward error norm"),
+        Knob("checkpoints", 0, "checkpointing strategies: states kept (0: about sqrt(steps))", minimum=0),
+        Knob("schedule", "uniform", "checkpoint: where the checkpoints go (binomial: Revolve's, fewest reruns)",
+             choices=SCHEDULES),
+        Knob("coupling", 0.999, "reversible: the coupling l of the solver pair, 0 < l <= 1", above=0),
     )
 
 
@@ -107,7 +117,7 @@ class OdeSystem:
 
         return rhs, torch.cat([self.x0.reshape(-1), self.x0.new_zeros(1)])
 
-    def trajectory(self, theta, counters=None, checkpoint_segment: int | None = None):
+    def trajectory(self, theta, counters=None):
         """The solver's states at `times`: (K+1, *x0.shape), or with a running cost (K+1, x0.numel() + 1),
         each row the flattened state with the cost integral so far appended (so one solve gives both).
 
@@ -119,7 +129,7 @@ class OdeSystem:
         options = self.options
         states, stats = odeint(lambda t, z: rhs(t, z, params), z0, self.times, options.method,
                                steps=options.steps, rtol=options.rtol, atol=options.atol,
-                               max_steps=options.max_steps, checkpoint_segment=checkpoint_segment)
+                               max_steps=options.max_steps)
         if counters is not None:
             counters["steps_accepted"] += stats.accepted
             if options.adaptive:
@@ -133,9 +143,9 @@ class OdeSystem:
         observed = states[:, :-1].reshape(len(self.times), *self.x0.shape)
         return self.terminal_loss(observed) + states[-1, -1]
 
-    def objective(self, theta, counters=None, checkpoint_segment: int | None = None):
+    def objective(self, theta, counters=None):
         """J(theta): one solve, then the loss."""
-        return self.loss_of_trajectory(self.trajectory(theta, counters, checkpoint_segment))
+        return self.loss_of_trajectory(self.trajectory(theta, counters))
 
 
 def reference_options(tolerance: float = REFERENCE_TOLERANCE) -> SolverOptions:
@@ -157,22 +167,3 @@ def reference_gradient(system: OdeSystem, theta, tolerance: float = REFERENCE_TO
     (gradient,) = torch.autograd.grad(fine.objective(theta), theta)
     return gradient
 
-
-def ode_instance(system: OdeSystem, theta, reference, info: dict) -> "Instance":
-    """The Instance of an ODE problem: theta differentiated, J = system.objective, vector-field calls
-    counted in instance.counters, and the chain theta -> trajectory -> J for the Jacobian strategy."""
-    from collections import Counter
-
-    from gradcmp.problems.base import Instance
-
-    counters = Counter()
-    return Instance(
-        x=theta,
-        loss=lambda theta: system.objective(theta, counters),
-        reference=reference,
-        chain=(lambda theta: system.trajectory(theta, counters), system.loss_of_trajectory),
-        info=info,
-        counters=counters,
-        ode=system,
-        branches_on_values=system.options.adaptive,
-    )

@@ -1,5 +1,7 @@
 """The problem registry: one line per problem. A new problem is one module plus one line here."""
-from gradcmp.problems.base import CAPABILITIES, Instance, Problem
+from gradcmp.config import ConfigError
+from gradcmp.problems.base import CAPABILITIES, Instance, Problem, ode_instance
+from gradcmp.problems.cubic_regression import PROBLEM as CUBIC_REGRESSION
 from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
 from gradcmp.problems.mlp import PROBLEM as MLP
 from gradcmp.problems.linear_ode import PROBLEM as LINEAR_ODE
@@ -16,6 +18,21 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     LINEAR_ODE,
     LOTKA_VOLTERRA,
     STIFF_LINEAR,
+    CUBIC_REGRESSION,
 )}
 
-__all__ = ["CAPABILITIES", "Instance", "Problem", "PROBLEMS"]
+
+
+def get_problem(name: str) -> Problem:
+    """A registered problem, or the user's own FILE.py:NAME / package.module:NAME (imported now);
+    ConfigError listing the names when there is none."""
+    from gradcmp.problems.user import is_user_problem, user_problem
+
+    if is_user_problem(name):
+        return user_problem(name)
+    if name not in PROBLEMS:
+        raise ConfigError(f"unknown problem {name!r}; choose from: {', '.join(PROBLEMS)}")
+    return PROBLEMS[name]
+
+
+__all__ = ["CAPABILITIES", "Instance", "Problem", "PROBLEMS", "get_problem", "ode_instance"]

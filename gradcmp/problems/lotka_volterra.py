@@ -3,9 +3,8 @@ from functools import lru_cache
 
 from gradcmp import deadline
 from gradcmp.config import Knob
-from gradcmp.ode.system import (OdeSystem, SolverOptions, ode_instance, reference_gradient, reference_options,
-                                solver_knobs)
-from gradcmp.problems.base import Problem
+from gradcmp.ode.system import OdeSystem, SolverOptions, reference_gradient, reference_options, solver_knobs
+from gradcmp.problems.base import Problem, ode_instance
 
 # du/dt = alpha u - beta u v (prey), dv/dt = delta u v - gamma v (predators): the textbook values.
 TRUE_THETA = (1.5, 1.0, 1.0, 3.0)  # alpha, beta, delta, gamma
@@ -93,6 +92,7 @@ PROBLEM = Problem(
         Knob("T", 10.0, "horizon (about 2 predator-prey cycles at the default theta)", above=0),
         Knob("obs", 10, "evenly spaced observation times in (0, T]", minimum=1),
     ),
+    test_params={"steps": 200, "T": 1.0, "obs": 2},  # a short horizon: a cheap reference, rk4's error about 4e-10
     build=build,
     provides=frozenset({"ode", "chain"}),
 )

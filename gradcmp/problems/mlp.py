@@ -67,12 +67,13 @@ def estimate(params) -> tuple[float, float]:
 
 PROBLEM = Problem(
     name="mlp",
-    description="mean squared error of a tanh MLP, w.r.t. all its weights as one flat vector (seed 4)",
+    description="mean squared error of a tanh MLP, w.r.t. all its weights as one flat vector",
     knobs=(
         Knob("size", 32, "width: every layer maps width -> width", minimum=1),
         Knob("layers", 3, "number of weight matrices", minimum=1),
         Knob("batch", 16, "rows of the input batch", minimum=1),
     ),
+    test_params={"size": 4, "layers": 3, "batch": 5},
     build=build,
     provides=frozenset({"numpy"}),
     estimate=estimate,

@@ -3,8 +3,8 @@ from functools import lru_cache
 
 from gradcmp import deadline
 from gradcmp.config import Knob
-from gradcmp.ode.system import OdeSystem, SolverOptions, ode_instance, reference_gradient, solver_knobs
-from gradcmp.problems.base import Problem
+from gradcmp.ode.system import OdeSystem, SolverOptions, reference_gradient, solver_knobs
+from gradcmp.problems.base import Problem, ode_instance
 
 # Tight enough to resolve rk4's error at 1000 steps (about 3e-14), cheap here (146 dopri5 steps).
 REFERENCE_TOLERANCE = 1e-14
@@ -78,7 +78,7 @@ def estimate(params) -> tuple[float, float]:
 
 PROBLEM = Problem(
     name="neural-ode",
-    description="dx/dt = W2 tanh(W1 x + b1) + b2 over a batch, J = mean ||x(t_k) - y_k||^2 at obs times (seed 3)",
+    description="dx/dt = W2 tanh(W1 x + b1) + b2 over a batch, J = mean ||x(t_k) - y_k||^2 at obs times",
     knobs=(
         *solver_knobs(steps=100, method="rk4"),
         Knob("dim", 4, "state dimension d", minimum=1),
@@ -88,6 +88,7 @@ PROBLEM = Problem(
         Knob("obs", 1, "observation times T k / obs, k = 1..obs, that the loss compares with targets", minimum=1),
         Knob("running_cost", False, "add the integral of mean(x^2) dt over [0, T] to J"),
     ),
+    test_params={"steps": 50, "dim": 2, "hidden": 4, "batch": 2},
     build=build,
     provides=frozenset({"ode", "chain"}),
     estimate=estimate,

@@ -38,11 +38,12 @@ def estimate(params) -> tuple[float, float]:
 
 PROBLEM = Problem(
     name="sin-wy",
-    description="loss = sum(v * sin(W y)), differentiated w.r.t. the m x n matrix W (seed 1)",
+    description="loss = sum(v * sin(W y)), differentiated w.r.t. the m x n matrix W",
     knobs=(
         Knob("size", 64, "n, the length of y (columns of W)", minimum=1),
         Knob("m", 0, "rows of W (0: same as size)", minimum=0),
     ),
+    test_params={"size": 6, "m": 4},  # a non-square W, so a transposed index cannot pass
     build=build,
     provides=frozenset({"chain", "numpy"}),
     estimate=estimate,

@@ -39,6 +39,7 @@ PROBLEM = Problem(
         Knob("T", 1.0, "horizon", above=0),
         Knob("stiffness", 50.0, "the fastest decay rate: A's eigenvalues run from -1 to -stiffness", minimum=1),
     ),
+    test_params={"steps": 200, "n": 3, "batch": 2, "stiffness": 5.0},  # mild: the backsolve adjoint meets the reference too
     build=build,
     provides=frozenset({"ode", "chain"}),
     estimate=estimate,

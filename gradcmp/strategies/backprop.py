@@ -6,7 +6,7 @@ def vector_field_saved_bytes(instance) -> int:
     """Bytes autograd saves for backward in one vector-field evaluation at x0 (measured, not guessed)."""
     import torch
 
-    from gradcmp.measure import call_with_saved_bytes
+    from gradcmp.probes import call_with_saved_bytes
 
     system = instance.ode
     theta = instance.x.detach().requires_grad_(True)
@@ -49,10 +49,6 @@ class Backprop(Strategy):
     requires = frozenset({"ode"})
     autograd = True
 
-    def checkpoint_segment(self, instance) -> int | None:
-        """Steps per checkpointed segment; None records everything."""
-        return None
-
     def estimated_bytes(self, instance) -> float:
         """What one vector-field call saves, times the calls of one solve."""
         return forward_evaluations(instance) * vector_field_saved_bytes(instance)
@@ -62,7 +58,7 @@ class Backprop(Strategy):
 
         counters = instance.counters
         theta = instance.x.detach().requires_grad_(True)
-        loss = instance.ode.objective(theta, counters, self.checkpoint_segment(instance))
+        loss = instance.ode.objective(theta, counters)
         forward = counters["nfe_fwd"]
         (theta_bar,) = torch.autograd.grad(loss, theta)
         counters["nfe_bwd"] += counters["nfe_fwd"] - forward  # calls made while backward ran

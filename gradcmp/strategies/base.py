@@ -20,6 +20,8 @@ class Strategy(abc.ABC):
                bytes are measured (saved-tensor hooks cannot run under torch.func transforms)
     numpy_memory  True when the strategy allocates with numpy rather than torch: torch's memory
                accounting does not see numpy, so its peak is measured with tracemalloc instead
+    knobs      problem knobs that only this strategy reads (checkpoint's slot count): the memory
+               frontier tells its settings apart by them
     """
 
     name: str
@@ -27,6 +29,7 @@ class Strategy(abc.ABC):
     requires: frozenset[str] = frozenset()
     autograd: bool = False
     numpy_memory: bool = False
+    knobs: tuple[str, ...] = ()
 
     def unavailable(self) -> str | None:
         """Why the strategy cannot run on this installation (a missing optional package), or None."""
@@ -36,7 +39,7 @@ class Strategy(abc.ABC):
         """None when the strategy can differentiate `problem`, else the reason in words."""
         missing = sorted(self.requires - problem.provides)
         if missing:
-            return f"needs {' and '.join(CAPABILITIES[m] for m in missing)}, which {problem.name} has not"
+            return f"needs {' and '.join(CAPABILITIES[m] for m in missing)}"
         return None
 
     def check_budget(self, instance: Instance, budget: Budget) -> None:

@@ -20,7 +20,7 @@ class FiniteDiff(Strategy):
         return 3 * instance.x.numel() * instance.x.element_size()
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import warm_time
+        from gradcmp.probes import warm_time
 
         numel = instance.x.numel()
         seconds = warm_time(lambda: instance.loss(instance.x), instance.x.device)

@@ -40,7 +40,7 @@ class Jacobian(Strategy):
         return WORKSPACE_FACTOR * entries * instance.x.element_size()
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import warm_time
+        from gradcmp.probes import warm_time
 
         if instance.branches_on_values:
             raise Skip("torch.func cannot trace a loss that branches on tensor values "

@@ -64,7 +64,7 @@ class Jvp(Strategy):
         return 2 * _chunk_size(instance) * instance.x.numel() * instance.x.element_size()
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import warm_time
+        from gradcmp.probes import warm_time
 
         # A probe of up to PROBE_DIRECTIONS directions, scaled to all of them. One direction alone
         # overstated the total up to 100x (the fixed cost of each vmapped call dominates it

@@ -24,7 +24,7 @@ class NumpyJvp(Strategy):
     """
 
     name = "numpy-jvp"
-    description = "forward mode in gradcmp.engine (numpy): dual numbers, one JVP per input"
+    description = "forward mode in gradcmp's numpy engine: dual numbers, one JVP per input"
     requires = frozenset({"numpy"})
     numpy_memory = True
 
@@ -33,7 +33,7 @@ class NumpyJvp(Strategy):
         return 2 * instance.numpy_x.nbytes
 
     def check_budget(self, instance, budget):
-        from gradcmp.measure import warm_time
+        from gradcmp.probes import warm_time
 
         numel = instance.numpy_x.size
         seconds = warm_time(lambda: _directional_derivative(instance, 0), instance.x.device)

@@ -12,7 +12,7 @@ class NumpyVjp(Strategy):
     """
 
     name = "numpy-vjp"
-    description = "reverse mode in gradcmp.engine (numpy): tape + VJP rules table"
+    description = "reverse mode in gradcmp's numpy engine: tape + VJP rules table"
     requires = frozenset({"numpy"})
     numpy_memory = True
 

@@ -73,6 +73,13 @@ def gate_failures(entries: list[Entry]) -> list[str]:
     return failures
 
 
+def gradient_arrays(entries: list[Entry]) -> dict:
+    """Every kept gradient and reference of a sweep as numpy arrays, keyed
+    'case<N>/<problem> <param>=<value> .../<strategy or reference>'."""
+    return {f"case{entry.job.case}/{entry.run.problem} {_params(entry.run.params)}/{name}": array
+            for entry in entries for name, array in entry.run.gradient_arrays().items()}
+
+
 def _params(params: dict) -> str:
     return " ".join(f"{key}={value}" for key, value in params.items())
 
@@ -88,8 +95,11 @@ def by_case(entries: list[Entry]) -> list[list[Entry]]:
 class Sweep:
     """The state of one `gradcmp bench`: its entries so far, and the document on disk."""
 
-    def __init__(self, preset: Preset, jobs: list[Job], settings: Settings, path: str, command: list[str]):
+    def __init__(self, preset: Preset, jobs: list[Job], settings: Settings, path: str | None, command: list[str],
+                 keep_gradients: bool = False):
+        """path: the results file (None: kept in memory only); keep_gradients: as in gradcmp.compare."""
         self.preset, self.jobs, self.settings, self.path = preset, jobs, settings, path
+        self.keep_gradients = keep_gradients
         self.entries: list[Entry] = []
         self.status = "running"
         self.extra: dict = {}  # sections added after the sweep (the baseline comparison)
@@ -138,7 +148,8 @@ class Sweep:
                 self.save()
                 on_row(entry, result)
 
-            entry.run = run_problem(job.problem, job.params, job.strategies, self.settings, on_result)
+            entry.run = run_problem(job.problem, job.params, job.strategies, self.settings, on_result,
+                                    self.keep_gradients)
             self.save()
         self.status = "complete"
 
@@ -169,7 +180,8 @@ class Sweep:
 
     def save(self) -> None:
         self.saved = self.document()
-        write_json_atomic(self.path, self.saved)
+        if self.path is not None:
+            write_json_atomic(self.path, self.saved)
 
     def stop(self, interrupted: Interrupted | KeyboardInterrupt) -> int:
         """Record the interruption in the file; the exit status the command should end with."""

@@ -1,0 +1,45 @@
+"""`gradcmp list PROBLEM`: one problem's params (help, default, range) and the strategies for it."""
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from gradcmp.config import Knob
+
+
+def param_range(knob: Knob) -> str:
+    """The values a param accepts, in words: 'one of a, b', '>= 1', '> 0', 'true or false'."""
+    if knob.choices:
+        return "one of " + ", ".join(knob.choices)
+    if isinstance(knob.default, bool):
+        return "true or false"
+    bounds = [f">= {knob.minimum:g}" if knob.minimum is not None else "",
+              f"> {knob.above:g}" if knob.above is not None else ""]
+    kind = {int: "integer", float: "number", str: "text"}[type(knob.default)]
+    return " ".join(part for part in (kind, *bounds) if part)
+
+
+def problem_sheet(problem, strategies) -> Group:
+    """The problem's params, the strategies that apply, and one line per reason the others do not."""
+    params = Table(title=f"{problem.name}: {problem.description}", title_justify="left")
+    for header in ("param", "default", "range", "help"):
+        params.add_column(header)
+    for number, knob in enumerate(problem.knobs):
+        help_text = knob.help + (" (--size sets it)" if number == 0 else "")
+        params.add_row(knob.name, str(knob.default), param_range(knob), Text(help_text))
+    applying = Table(title="strategies that apply", title_justify="left")
+    for header in ("strategy", "description"):
+        applying.add_column(header)
+    left_out: dict[str, list[str]] = {}
+    for strategy in strategies.values():
+        reason = strategy.applies_to(problem)
+        if reason:
+            left_out.setdefault(reason, []).append(strategy.name)
+            continue
+        unavailable = strategy.unavailable()
+        applying.add_row(strategy.name,
+                         Text(strategy.description + (f" [unavailable: {unavailable}]" if unavailable else "")))
+    notes = [Text(f"not applicable to {problem.name}: {', '.join(names)} ({reason})")
+             for reason, names in left_out.items()]
+    return Group(params, applying, *notes)

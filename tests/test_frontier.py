@@ -1,0 +1,52 @@
+"""The memory frontier: Pareto front and the budget sentence from fixed records, and the bench flag."""
+from click.testing import CliRunner
+
+from gradcmp.cli import main
+from gradcmp.frontier import Point, budget_sentence, label, pareto_front
+
+MiB = 2 ** 20
+POINTS = [
+    Point("backprop", 0.050, 70 * MiB, 1e-12),
+    Point("checkpoint with K = 8", 0.080, 9 * MiB, 1e-12),
+    Point("checkpoint with binomial, K = 8", 0.120, 1.5 * MiB, 1e-12),
+    Point("checkpoint with K = 4", 0.090, 12 * MiB, 1e-12),  # beaten by K = 8 on both
+    Point("reversible", 0.300, 0.2 * MiB, 1e-12),
+    Point("adjoint", 0.400, 0.3 * MiB, 1e-12),  # beaten by reversible on both
+]
+
+
+def test_front_keeps_the_undominated_points_leanest_first():
+    assert [p.label for p in pareto_front(POINTS)] == [
+        "reversible", "checkpoint with binomial, K = 8", "checkpoint with K = 8", "backprop"]
+
+
+def test_budget_sentence_names_the_fastest_that_fits_and_what_the_fastest_needs():
+    assert budget_sentence(POINTS, 16 * MiB, 1e-8) == (
+        "under 16 MiB the fastest gradient within 1e-8 is checkpoint with K = 8 (80 ms, 9.0 MiB); "
+        "backprop would need 70.0 MiB")
+    assert budget_sentence(POINTS, 1 * MiB, None) == (
+        "under 1 MiB the fastest gradient is reversible (300 ms, 204.8 KiB); backprop would need 70.0 MiB")
+    assert budget_sentence(POINTS, 100 * MiB, 1e-8).endswith("is backprop (50 ms, 70.0 MiB)")
+    assert budget_sentence(POINTS, 1000, 1e-8) == (
+        "under 1000 B no gradient within 1e-8 fits; the leanest is reversible (300 ms, 204.8 KiB)")
+
+
+def test_labels_leave_defaults_out():
+    assert label("checkpoint", {"checkpoints": 0, "schedule": "uniform"}) == "checkpoint"
+    assert label("checkpoint", {"checkpoints": 12, "schedule": "binomial"}) == "checkpoint with K = 12, binomial"
+
+
+def test_bench_prints_the_front_and_the_sentence(tmp_path):
+    result = CliRunner().invoke(main, [
+        "bench", "-p", "neural-ode", "-s", "backprop", "-s", "checkpoint", "-s", "reversible",
+        "--param", "steps=20", "--param", "batch=4", "--param", "checkpoints=2,4", "--min-run-time", "0.005",
+        "--threads", "1", "--memory-budget", "1GiB", "-o", str(tmp_path / "out.json")])
+    assert result.exit_code == 0, result.output
+    assert "time-memory Pareto front: neural-ode" in result.output
+    assert "under 1 GiB the fastest gradient is " in result.output
+
+
+def test_memory_budget_must_be_a_size():
+    result = CliRunner().invoke(main, ["bench", "-p", "neural-ode", "--memory-budget", "lots"])
+    assert result.exit_code == 2
+    assert "expected a size such as 512MiB, 2GB or 1e9, got 'lots'" in result.output
