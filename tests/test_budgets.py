@@ -7,8 +7,8 @@ from gradcmp import deadline, measure
 from gradcmp.config import Budget, Settings
 from gradcmp.ode import OdeError
 from gradcmp.problems import PROBLEMS, neural_ode
-from gradcmp.run import run_problem, select_strategies
-from gradcmp.strategies import STRATEGIES
+from gradcmp.run import run_problem
+from gradcmp.strategies import STRATEGIES, select_strategies
 
 
 def run(problem, names=None, **settings):
