@@ -79,6 +79,7 @@ def run_table(run: Run, width: int | None = None) -> Group:
         table.add_row(*rows[-1])
         if result.reason:
             notes.append(Text(f"{result.strategy} {result.status}: {result.reason}"))
+        notes.extend(Text(f"{result.strategy}: {note}") for note in result.notes)
     primal = next((r.primal_time_s for r in run.results if r.primal_time_s is not None), None)
     lines = [Text(f"one loss evaluation (primal): {human_time(primal)}")] if primal else []
     if width is not None and width < NARROW:

@@ -28,10 +28,12 @@ class Result:
     time_iqr_s: float | None = None
     primal_time_s: float | None = None  # median seconds of one loss evaluation
     peak_bytes: int | None = None
+    estimated_bytes: float | None = None  # the strategy's own estimate before running (None: it has none)
     saved_bytes: int | None = None  # bytes autograd saved for backward (autograd strategies only)
     rel_error: float | None = None
     max_abs_error: float | None = None
     stats: dict[str, int] = field(default_factory=dict)  # counters, e.g. function evaluations
+    notes: list[str] = field(default_factory=list)  # measurements that failed, unreliable figures
     # the gradient itself (a tensor), kept on ok rows when asked for (compare(keep_gradients=True)); not in JSON
     gradient: Any = field(default=None, repr=False, compare=False, metadata={"json": False})
 

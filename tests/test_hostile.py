@@ -18,7 +18,6 @@ from gradcmp.results import Result, Run, default_output, dumps, load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--min-run-time", "0.002", "--threads", "1"]
-MEASURE = pytest.mark.xfail(reason="measure branch: budgets and build guards", run=False)
 
 
 def invoke(*args, **kwargs):
@@ -422,15 +421,14 @@ def test_a_second_writer_of_the_same_file_is_refused_naming_the_first(tmp_path):
     assert first.returncode == 143 and load_runs(str(output))[0]["status"] == "interrupted"
 
 
-# ---- the measure helper's part: budgets and build guards (markers removed when it is merged) -----------
+# ---- budgets and build guards -----------------------------------------------------------------------
 
-@MEASURE
 @pytest.mark.parametrize("args, status, text", [
-    (["-p", "inv-norm", "-n", "60000"], 1, "failed"),
-    (["-p", "sin-wy", "-n", "100000000"], 1, "failed"),
-    (["-p", "neural-ode", "--param", "hidden=1000000000"], 1, "failed"),
+    (["-p", "inv-norm", "-n", "60000"], 0, "building the problem would need about 268.2 GiB"),
+    (["-p", "sin-wy", "-n", "100000000"], 0, "building the problem would need about"),
+    (["-p", "neural-ode", "--param", "hidden=1000000000"], 0, "building the problem would need about"),
     (["-p", "neural-ode", "--param", "steps=1000000", "-s", "backprop"], 0, "skipped"),
-    (["-p", "lotka-volterra", "--param", "T=1e6", "-s", "vjp"], 0, "reference"),
+    (["-p", "lotka-volterra", "--param", "T=1e6", "-s", "vjp"], 1, "reference: not computed"),
     (["-p", "inv-norm", "--max-memory", "1"], 0, "skipped"),
 ])
 def test_measure_budgets_and_guards(args, status, text):
@@ -438,10 +436,9 @@ def test_measure_budgets_and_guards(args, status, text):
     assert result.exit_code == status and text in result.output and "Traceback" not in result.output
 
 
-@MEASURE
-def test_a_row_that_cannot_be_built_fails_and_the_sweep_goes_on(tmp_path):
+def test_a_case_over_the_budget_is_skipped_and_the_sweep_goes_on(tmp_path):
     output = tmp_path / "out.json"
     result = invoke("bench", "-p", "inv-norm", "--sizes", "100000,2", "-s", "vjp", "-o", output, *FAST)
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 0 and "Traceback" not in result.output
     statuses = [run["results"][0]["status"] for run in json.loads(output.read_text())["runs"]]
-    assert statuses == ["failed", "ok"]
+    assert statuses == ["skipped", "ok"]

@@ -2,7 +2,8 @@
 import torch
 
 from gradcmp.config import Budget
-from gradcmp.measure import call_with_saved_bytes, measure_strategy, peak_bytes, time_repeats
+from gradcmp.measure import (LiveBytes, call_with_saved_bytes, gradient_errors, measure_strategy, memory_of,
+                             peak_bytes, time_repeats)
 from gradcmp.strategies import STRATEGIES
 
 CPU = torch.device("cpu")
@@ -105,3 +106,64 @@ def test_over_time_budget_is_skipped_with_the_estimate(build):
                                threads=1, min_run_time=0.01, primal_time=1e-5)
         assert row.status == "skipped"
         assert "would take about" in row.reason and "--max-time" in row.reason
+
+
+def test_peak_of_many_short_lived_temporaries_is_one_temporary_not_their_sum():
+    def churn():
+        total = torch.zeros(1024, dtype=torch.float64)
+        for _ in range(2000):
+            total = total + torch.ones(1024, dtype=torch.float64)  # 8 KiB made and freed each time
+        return total
+
+    peak = peak_bytes(churn, CPU)
+    assert 2 * 8192 <= peak <= 4 * 8192
+
+
+def test_tracker_forgets_freed_storages_so_its_memory_follows_live_tensors():
+    with LiveBytes() as tracker:
+        kept = torch.ones(1000)
+        for _ in range(500):
+            torch.ones(1000) * 2  # noqa: B018 -- made and dropped
+        live_entries = len(tracker._storages)
+    assert live_entries == 1 and tracker.live == kept.untyped_storage().nbytes()
+
+
+def test_views_and_in_place_ops_of_existing_tensors_allocate_nothing():
+    existing = torch.ones(MIB)
+
+    def touch():
+        existing.view(1024, 1024).t().mul_(2)
+        existing[:10].add_(1)
+
+    assert peak_bytes(touch, CPU) == 0
+
+
+def test_saved_bytes_never_exceed_the_peak_of_the_same_row(build):
+    for problem, strategy in (("inv-norm", "vjp"), ("neural-ode", "backprop"), ("neural-ode", "checkpoint")):
+        instance = build(problem)
+        row = measure_strategy(STRATEGIES[strategy], instance, Budget(2 ** 30), threads=1, min_run_time=0.01,
+                               primal_time=1e-5)
+        assert row.status == "ok", row.reason
+        assert 0 < row.saved_bytes <= row.peak_bytes
+
+
+def test_saved_bytes_of_vjp_on_inv_norm_are_the_inverse_and_its_norm_input(build):
+    n = 32
+    instance = build("inv-norm", size=n)
+    peak, saved = memory_of(lambda: STRATEGIES["vjp"].gradient(instance), CPU, saved=True)
+    assert n * n * 8 <= saved <= 3 * n * n * 8 <= peak
+
+
+def test_relative_error_of_a_huge_finite_gradient_is_finite():
+    reference = torch.tensor([3e200, 4e200], dtype=torch.float64)
+    rel, largest = gradient_errors(reference * (1 + 1e-3), reference)
+    assert abs(rel - 1e-3) < 1e-12 and abs(largest - 4e197) < 1e185
+
+
+def test_forward_mode_strategies_get_a_peak_too(build):
+    """Forward AD makes zero tangents without storage of their own: the tracker passes them by."""
+    instance = build("sin-wy", size=16)
+    for name in ("jvp", "jacobian"):
+        row = measure_strategy(STRATEGIES[name], instance, Budget(2 ** 30), threads=1, min_run_time=0.01,
+                               primal_time=1e-5)
+        assert row.status == "ok" and row.notes == [] and row.peak_bytes > 0

@@ -8,6 +8,7 @@ discrete solution on the grid the forward pass chose.
 from dataclasses import dataclass
 from typing import Callable
 
+from gradcmp import deadline
 from gradcmp.ode.base import OdeError, OdeStats, rms_norm
 
 # Butcher tableau: nodes C, stage rows A, fifth-order weights B (the 7th stage's row, hence FSAL),
@@ -79,6 +80,7 @@ class Dopri5:
         states = [x0]
         for t_out in times[1:]:
             while t < t_out:
+                deadline.check((t - times[0]) / (times[-1] - times[0]))
                 if stats.accepted + stats.rejected >= max_steps:
                     raise OdeError(f"dopri5 reached max_steps={max_steps} at t={time_sign * t:.6g} before "
                                    f"t={time_sign * times[-1]:.6g}; raise max_steps or loosen rtol/atol")

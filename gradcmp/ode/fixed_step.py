@@ -6,6 +6,7 @@ differentiated by autograd, torch.func.jvp and vmap alike.
 from dataclasses import dataclass
 from typing import Callable
 
+from gradcmp import deadline
 from gradcmp.ode.base import OdeStats
 
 
@@ -43,9 +44,11 @@ class FixedStep:
         import torch
 
         states, x, stats = [x0], x0, OdeStats()
+        deadline.check(0.0)
         for start, dt, n in fixed_grid(times, steps):
             for i in range(n):  # t recomputed, not summed
                 x = self.step(f, start + i * dt, x, dt)
+                deadline.check((start + (i + 1) * dt - times[0]) / (times[-1] - times[0]))
             states.append(x)
             stats.accepted += n
         stats.nfe = stats.accepted * self.stages

@@ -22,6 +22,8 @@ class Problem:
 
     `build(params, dtype, device, seed)` returns an Instance; it imports torch itself.
     The first knob is the main one, the one `--size` sets.
+    `estimate(params) -> (bytes, flops)` roughly bounds what build allocates and computes, so a
+    run can refuse a size before allocating anything; None: the problem gives no estimate.
     """
 
     name: str
@@ -29,6 +31,7 @@ class Problem:
     knobs: tuple[Knob, ...]
     build: Callable[..., "Instance"]
     provides: frozenset[str] = frozenset()
+    estimate: Callable[[dict], tuple[float, float]] | None = None
     # A small configuration (partial: defaults fill the rest) on which every applicable strategy
     # meets the float64 reference to 1e-8 in well under a second: the tests run each strategy on it.
     test_params: dict[str, Any] = field(default_factory=dict, compare=False)

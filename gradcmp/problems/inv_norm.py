@@ -33,6 +33,14 @@ def build(params, dtype, device, seed) -> Instance:
     )
 
 
+def estimate(params) -> tuple[float, float]:
+    """About ten float64 n x n matrices (X, its inverse, the reference's products, the copies each
+    dtype and numpy need) and 20 n^3 flops (inverse, the singular values for the condition number,
+    the reference's products)."""
+    n = params["size"]
+    return 10 * n * n * 8, 20 * n ** 3
+
+
 PROBLEM = Problem(
     name="inv-norm",
     description="z = ||X^-1||_F for an n x n well-conditioned X",
@@ -40,4 +48,5 @@ PROBLEM = Problem(
     test_params={"size": 5},
     build=build,
     provides=frozenset({"chain", "numpy"}),
+    estimate=estimate,
 )

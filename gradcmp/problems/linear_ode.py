@@ -1,5 +1,7 @@
 """dx/dt = A x: the ODE whose exact gradient is known, so the solver's own error shows."""
+from gradcmp import deadline
 from gradcmp.config import Knob
+from gradcmp.ode import SOLVERS
 from gradcmp.ode.system import OdeSystem, SolverOptions, solver_knobs
 from gradcmp.problems.base import Problem, ode_instance
 
@@ -54,24 +56,37 @@ def linear_instance(a, x0, target, params, dtype, device):
     """The Instance of dx/dt = A x from float64 data (A, X0, Y) and the solver knobs in `params`.
 
     Reference: the exact gradient. Info: how far the measured solver's x_T and its own exact
-    (backprop, float64) gradient are from the truth -- the floor no strategy on this grid can beat."""
+    (backprop, float64) gradient are from the truth -- the floor no strategy on this grid can beat;
+    over the time budget, the info says so and the instance is built without it."""
     import torch
 
     horizon = params["T"]
     _, reference = exact_loss_and_gradient(a, x0, target, horizon)
     options = SolverOptions.from_params(params)
-    exact_x_t = x0 @ torch.linalg.matrix_exp(a * horizon).T
-    solver64 = _system(x0, target, horizon, options)
-    theta = a.clone().requires_grad_(True)
-    states = solver64.trajectory(theta)
-    (discrete_gradient,) = torch.autograd.grad(solver64.loss_of_trajectory(states), theta)
-    info = {
-        "x_T rel. error": float((states[-1].detach() - exact_x_t).norm() / exact_x_t.norm()),
-        "discrete grad rel. error": float((discrete_gradient - reference).norm() / reference.norm()),
-    }
+    info = {}
+
+    def solver_floor():
+        exact_x_t = x0 @ torch.linalg.matrix_exp(a * horizon).T
+        solver64 = _system(x0, target, horizon, options)
+        theta = a.clone().requires_grad_(True)
+        states = solver64.trajectory(theta)
+        (discrete_gradient,) = torch.autograd.grad(solver64.loss_of_trajectory(states), theta)
+        info["x_T rel. error"] = float((states[-1].detach() - exact_x_t).norm() / exact_x_t.norm())
+        info["discrete grad rel. error"] = float((discrete_gradient - reference).norm() / reference.norm())
+
+    deadline.attempt(solver_floor, "solver error floor", info)
     convert = lambda tensor: tensor.to(dtype=dtype, device=device)  # noqa: E731
     system = _system(convert(x0), convert(target), horizon, options)
     return ode_instance(system, convert(a), reference, info)
+
+
+def estimate(params) -> tuple[float, float]:
+    """The float64 solve differentiated for the info line keeps a few states per stage of every
+    step (dopri5: taken as `steps` steps), and the matrix exponentials of size 2n; flops: that
+    solve forward and backward plus the exponentials."""
+    n, batch, steps = params["n"], params["batch"], params["steps"]
+    evaluations = steps * getattr(SOLVERS[params["method"]], "stages", 7)
+    return 4 * evaluations * batch * n * 8 + 10 * (2 * n) ** 2 * 8, 6 * evaluations * batch * n * n + 30 * (2 * n) ** 3
 
 
 PROBLEM = Problem(
@@ -86,4 +101,5 @@ PROBLEM = Problem(
     test_params={"steps": 400, "n": 3, "batch": 2},  # rk4's error below 1e-11
     build=build,
     provides=frozenset({"ode", "chain"}),
+    estimate=estimate,
 )

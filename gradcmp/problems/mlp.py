@@ -58,6 +58,13 @@ def build(params, dtype, device, seed) -> Instance:
     )
 
 
+def estimate(params) -> tuple[float, float]:
+    """The weights four times (float64, its leaf, the run's dtype, numpy's copy) and the reference's
+    activations kept for backward; flops: the reference's forward and backward products."""
+    width, layers, batch = params["size"], params["layers"], params["batch"]
+    return (4 * layers * width * width + 4 * layers * batch * width) * 8, 6 * layers * batch * width * width
+
+
 PROBLEM = Problem(
     name="mlp",
     description="mean squared error of a tanh MLP, w.r.t. all its weights as one flat vector",
@@ -69,4 +76,5 @@ PROBLEM = Problem(
     test_params={"size": 4, "layers": 3, "batch": 5},
     build=build,
     provides=frozenset({"numpy"}),
+    estimate=estimate,
 )

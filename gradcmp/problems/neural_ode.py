@@ -1,6 +1,7 @@
 """A neural ODE (seed 3): dx/dt = MLP(x; theta), J = mean ||x(t_k) - y_k||^2 over `obs` times (+ integral of mean x^2)."""
 from functools import lru_cache
 
+from gradcmp import deadline
 from gradcmp.config import Knob
 from gradcmp.ode.system import OdeSystem, SolverOptions, reference_gradient, solver_knobs
 from gradcmp.problems.base import Problem, ode_instance
@@ -62,8 +63,17 @@ def build(params, dtype, device, seed):
     convert = lambda tensor: tensor.to(dtype=dtype, device=device)  # noqa: E731
     system = _system(convert(x0), convert(targets), dim, hidden, horizon, running_cost,
                      SolverOptions.from_params(params))
-    reference = _reference(dim, hidden, batch, horizon, obs, running_cost, seed)
-    return ode_instance(system, convert(theta), reference, {"parameters": theta.numel()})
+    info = {"parameters": theta.numel()}
+    reference = deadline.attempt(lambda: _reference(dim, hidden, batch, horizon, obs, running_cost, seed),
+                                 "reference", info)
+    return ode_instance(system, convert(theta), reference, info)
+
+
+def estimate(params) -> tuple[float, float]:
+    """theta, x0 and the targets, three times over (float64, the run's dtype, the reference's leaf);
+    no flops: the reference's adaptive solve has no step count to foresee (the time limit cuts it)."""
+    dim, hidden, batch, obs = params["dim"], params["hidden"], params["batch"], params["obs"]
+    return 3 * (2 * hidden * dim + hidden + dim + batch * dim * (obs + 1)) * 8, 0
 
 
 PROBLEM = Problem(
@@ -81,4 +91,5 @@ PROBLEM = Problem(
     test_params={"steps": 50, "dim": 2, "hidden": 4, "batch": 2},
     build=build,
     provides=frozenset({"ode", "chain"}),
+    estimate=estimate,
 )

@@ -28,6 +28,14 @@ def build(params, dtype, device, seed) -> Instance:
     )
 
 
+def estimate(params) -> tuple[float, float]:
+    """W three times (float64, the run's dtype, numpy's copy) and the reference's outer product,
+    a few vectors; flops: the products W y of the loss and the reference."""
+    n = params["size"]
+    m = params["m"] or n
+    return (4 * m * n + 8 * (m + n)) * 8, 4 * m * n
+
+
 PROBLEM = Problem(
     name="sin-wy",
     description="loss = sum(v * sin(W y)), differentiated w.r.t. the m x n matrix W",
@@ -38,4 +46,5 @@ PROBLEM = Problem(
     test_params={"size": 6, "m": 4},  # a non-square W, so a transposed index cannot pass
     build=build,
     provides=frozenset({"chain", "numpy"}),
+    estimate=estimate,
 )

@@ -2,7 +2,7 @@
 from gradcmp.config import Knob
 from gradcmp.ode.system import solver_knobs
 from gradcmp.problems.base import Problem
-from gradcmp.problems.linear_ode import linear_instance
+from gradcmp.problems.linear_ode import estimate, linear_instance
 
 
 def _data(n, batch, stiffness, seed):
@@ -43,4 +43,5 @@ PROBLEM = Problem(
     test_params={"steps": 200, "n": 3, "batch": 2, "stiffness": 5.0},  # mild: the backsolve adjoint meets the reference too
     build=build,
     provides=frozenset({"ode", "chain"}),
+    estimate=estimate,
 )

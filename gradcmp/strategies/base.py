@@ -43,7 +43,13 @@ class Strategy(abc.ABC):
         return None
 
     def check_budget(self, instance: Instance, budget: Budget) -> None:
-        """Raise Skip, stating the estimate, when one gradient would exceed the budget."""
+        """Raise Skip, stating the estimate, when one gradient would exceed the budget (checks beyond
+        estimated_bytes, which measure checks against the memory budget itself)."""
+
+    def estimated_bytes(self, instance: Instance) -> float | None:
+        """Bytes one gradient allocates beyond the instance, estimated before running it; None when
+        the strategy has no estimate (what it keeps depends on the loss, which only a run shows)."""
+        return None
 
     @abc.abstractmethod
     def gradient(self, instance: Instance):

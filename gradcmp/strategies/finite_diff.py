@@ -1,4 +1,5 @@
 """Central finite differences: two loss evaluations per input entry, no derivative code at all."""
+from gradcmp import deadline
 from gradcmp.strategies.base import Strategy, check_time
 
 
@@ -12,6 +13,11 @@ class FiniteDiff(Strategy):
 
     name = "finite-diff"
     description = "central differences, step eps^(1/3) per entry; 2 losses per input"
+
+    def estimated_bytes(self, instance) -> float:
+        """The perturbed copy of x, the steps and the gradient: three x's (the losses' own
+        intermediates come and go with each evaluation, as in the primal)."""
+        return 3 * instance.x.numel() * instance.x.element_size()
 
     def check_budget(self, instance, budget):
         from gradcmp.probes import warm_time
@@ -29,6 +35,7 @@ class FiniteDiff(Strategy):
         gradient = torch.empty_like(flat)
         with torch.no_grad():
             for i in range(flat.numel()):
+                deadline.check(i / flat.numel())
                 original = flat[i].clone()
                 flat[i] = original + steps[i]
                 forward_point = flat[i].clone()

@@ -34,6 +34,11 @@ class Jacobian(Strategy):
     description = "explicit Jacobians of each map (torch.func.jacrev/jacfwd), multiplied"
     requires = frozenset({"chain"})
 
+    def estimated_bytes(self, instance) -> float:
+        """Every link's dense Jacobian, times the workspace the transforms need around them."""
+        entries = sum(rows * cols for rows, cols in _link_shapes(instance))
+        return WORKSPACE_FACTOR * entries * instance.x.element_size()
+
     def check_budget(self, instance, budget):
         from gradcmp.probes import warm_time
 
@@ -41,10 +46,8 @@ class Jacobian(Strategy):
             raise Skip("torch.func cannot trace a loss that branches on tensor values "
                        "(an adaptive ODE solver's step control)")
         shapes = _link_shapes(instance)
-        entries = sum(rows * cols for rows, cols in shapes)
         matrices = " + ".join(f"{rows} x {cols}" for rows, cols in shapes)
-        check_memory(f"the Jacobians ({matrices})",
-                     WORKSPACE_FACTOR * entries * instance.x.element_size(), budget)
+        check_memory(f"the Jacobians ({matrices})", self.estimated_bytes(instance), budget)
         per_direction = warm_time(lambda: instance.loss(instance.x), instance.x.device)
         directions = sum(min(shape) for shape in shapes)
         check_time(f"{directions} Jacobian rows/columns", per_direction * directions, budget)

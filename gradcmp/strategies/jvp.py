@@ -1,4 +1,5 @@
 """Forward mode: the gradient assembled from one Jacobian-vector product per input direction."""
+from gradcmp import deadline
 from gradcmp.strategies.base import Strategy, check_time
 
 # Directions pushed through at once under vmap: the basis chunk holds CHUNK_ENTRIES numbers,
@@ -57,6 +58,11 @@ class Jvp(Strategy):
     name = "jvp"
     description = "forward mode: one JVP per input direction (torch.func.jvp under vmap, chunked)"
 
+    def estimated_bytes(self, instance) -> float:
+        """One chunk of basis vectors and its tangents of x, twice (the vmapped loss's own tangents
+        come on top: a lower bound)."""
+        return 2 * _chunk_size(instance) * instance.x.numel() * instance.x.element_size()
+
     def check_budget(self, instance, budget):
         from gradcmp.probes import warm_time
 
@@ -73,8 +79,11 @@ class Jvp(Strategy):
 
         numel = instance.x.numel()
         chunk = _chunk_size(instance)
-        return torch.cat([_directional_derivatives(instance, start, min(numel, start + chunk))
-                          for start in range(0, numel, chunk)]).view_as(instance.x)
+        parts = []
+        for start in range(0, numel, chunk):
+            deadline.check(start / numel)
+            parts.append(_directional_derivatives(instance, start, min(numel, start + chunk)))
+        return torch.cat(parts).view_as(instance.x)
 
 
 STRATEGY = Jvp()

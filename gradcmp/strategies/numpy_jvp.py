@@ -1,4 +1,5 @@
 """Forward mode in gradcmp's own numpy engine: dual numbers, one pass per input direction."""
+from gradcmp import deadline
 from gradcmp.strategies.base import Strategy, check_time
 
 
@@ -27,6 +28,10 @@ class NumpyJvp(Strategy):
     requires = frozenset({"numpy"})
     numpy_memory = True
 
+    def estimated_bytes(self, instance) -> float:
+        """The tangent e_i and the gradient, each the size of x (one loss's intermediates on top)."""
+        return 2 * instance.numpy_x.nbytes
+
     def check_budget(self, instance, budget):
         from gradcmp.probes import warm_time
 
@@ -40,6 +45,7 @@ class NumpyJvp(Strategy):
 
         gradient = np.empty_like(instance.numpy_x)
         for index in range(gradient.size):
+            deadline.check(index / gradient.size)
             gradient.flat[index] = _directional_derivative(instance, index)
         return torch.from_numpy(gradient)
 
