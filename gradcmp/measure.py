@@ -176,6 +176,8 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
             row.rel_error, row.max_abs_error = gradient_errors(gradient, instance.reference)
         del gradient
         row.peak_bytes = peak_bytes(call, device, numpy=strategy.numpy_memory)
+        for name, value in strategy.own_measurements(instance).items():
+            setattr(row, name, value)
         clean(device)
         timing = time_repeats(call, threads, min_run_time)
         row.time_s, row.time_iqr_s = timing.median, timing.iqr

@@ -35,8 +35,9 @@ def run_table(run: Run) -> Group:
     title = f"{run.problem}  {params}  {run.dtype} {run.device}  threads={run.threads}"
     table = Table(title=title, caption=facts or None, title_justify="left", caption_justify="left")
     stat_names = sorted({name for result in run.results for name in result.stats})
-    for header in ("strategy", "status", "time (median ± IQR)", "x primal", "peak mem", "saved",
-                   "rel. error", "max abs err", *stat_names):
+    compiled = any(result.compile_s is not None for result in run.results)
+    for header in ("strategy", "status", "time (median ± IQR)", *(("compile",) if compiled else ()), "x primal",
+                   "peak mem", "saved", "rel. error", "max abs err", *stat_names):
         table.add_column(header, justify="left" if header in ("strategy", "status") else "right")
     notes = []
     for result in run.results:
@@ -44,6 +45,7 @@ def run_table(run: Run) -> Group:
             result.strategy,
             Text(result.status, style=STATUS_STYLE[result.status]),
             _time(result.time_s, result.time_iqr_s),
+            *((human_time(result.compile_s),) if compiled else ()),
             _ratio(result.x_primal),
             human_bytes(result.peak_bytes),
             human_bytes(result.saved_bytes),

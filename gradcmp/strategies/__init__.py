@@ -4,6 +4,9 @@ from gradcmp.strategies.adjoint_checkpoint import STRATEGY as ADJOINT_CHECKPOINT
 from gradcmp.strategies.backprop import STRATEGY as BACKPROP
 from gradcmp.strategies.base import Skip, Strategy
 from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
+from gradcmp.strategies.diffrax_backsolve import STRATEGY as DIFFRAX_BACKSOLVE
+from gradcmp.strategies.diffrax_checkpoint import STRATEGY as DIFFRAX_CHECKPOINT
+from gradcmp.strategies.diffrax_direct import STRATEGY as DIFFRAX_DIRECT
 from gradcmp.strategies.finite_diff import STRATEGY as FINITE_DIFF
 from gradcmp.strategies.jacobian import STRATEGY as JACOBIAN
 from gradcmp.strategies.jvp import STRATEGY as JVP
@@ -26,6 +29,9 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     ADJOINT_CHECKPOINT,
     TORCHDIFFEQ_BACKPROP,
     TORCHDIFFEQ_ADJOINT,
+    DIFFRAX_DIRECT,
+    DIFFRAX_CHECKPOINT,
+    DIFFRAX_BACKSOLVE,
 )}
 
 __all__ = ["Skip", "Strategy", "STRATEGIES"]
