@@ -110,8 +110,21 @@ def _solve_settings(options, times, adjoint: str) -> dict:
         settings["adjoint"] = diffrax.BacksolveAdjoint(
             stepsize_controller=diffrax.ClipStepSizeController(controller, step_ts=times))
     else:
-        settings["adjoint"] = diffrax.BacksolveAdjoint()
+        settings["adjoint"] = diffrax.BacksolveAdjoint(stepsize_controller=diffrax.ConstantStepSize(),
+                                                       dt0=-_backward_step(times, options.steps))
     return settings
+
+
+def _backward_step(times, steps: int) -> float:
+    """The step of gradcmp's grid, which diffrax's backsolve needs as one number: its backward solve
+    runs interval by interval with one controller, so a StepTo grid cannot serve it."""
+    from gradcmp.ode.fixed_step import fixed_grid
+
+    steps_sizes = [dt for _, dt, _ in fixed_grid(times, steps)]
+    if max(steps_sizes) - min(steps_sizes) > 1e-12 * max(steps_sizes):
+        raise ValueError("diffrax's backsolve takes one backward step size, and this grid's intervals have "
+                         "different steps (uneven observation times)")
+    return steps_sizes[0]
 
 
 def _loss_with_stats(system, twin, adjoint: str):
