@@ -89,7 +89,7 @@ def _grid(times, steps: int) -> list[float]:
 
 def _solve_settings(options, times, adjoint: str) -> dict:
     """diffeqsolve's solver, step-size controller, max_steps and adjoint for gradcmp's SolverOptions."""
-    jax, jnp, diffrax = _jax()
+    _, jnp, diffrax = _jax()
     if options.adaptive:
         settings = dict(solver=diffrax.Dopri5(), dt0=None, max_steps=options.max_steps,
                         stepsize_controller=diffrax.ClipStepSizeController(
@@ -130,7 +130,7 @@ def _backward_step(times, steps: int) -> float:
 def _loss_with_stats(system, twin, adjoint: str):
     """theta -> (J, the forward solve's step counts): the diffrax solve of `twin`, gradcmp's `system`'s
     JAX copy, with `system`'s times and solver options."""
-    jax, jnp, diffrax = _jax()
+    _, jnp, diffrax = _jax()
     times, options = system.times, system.options
     cost = twin.running_cost
 
@@ -195,16 +195,13 @@ class DiffraxPeer(Strategy):
         """The compiled gradient of this instance, made on first use (one instance kept at a time)."""
         if self._compiled is not None and self._compiled.instance is instance:
             return self._compiled
-        import numpy as np
-        import torch
-
         jax, jnp, _ = _jax()
         system = instance.ode
         if system.jax is None:
             raise ValueError("this problem has no JAX version of its vector field and loss")
         if instance.x.device.type != "cpu" and jax.default_backend() == "cpu":
             raise ValueError(f"this JAX installation has no {instance.x.device.type} backend")
-        convert = lambda tensor: jnp.asarray(np.array(tensor.detach().cpu()))  # noqa: E731
+        convert = lambda tensor: jnp.asarray(tensor.detach().cpu().numpy())  # noqa: E731
         theta = convert(instance.x)
         gradient = jax.jit(jax.grad(_loss_with_stats(system, system.jax(convert), self.adjoint), has_aux=True))
         start = time.perf_counter()
