@@ -87,18 +87,20 @@ def _grid(times, steps: int) -> list[float]:
     return points + [times[-1]]
 
 
-def _solve_settings(options, times, adjoint: str) -> dict:
-    """diffeqsolve's solver, step-size controller, max_steps and adjoint for gradcmp's SolverOptions."""
+def _solve_settings(options, times, adjoint: str, dtype) -> dict:
+    """diffeqsolve's solver, step-size controller, max_steps and adjoint for gradcmp's SolverOptions,
+    times in the state's dtype (so a float32 run solves in float32)."""
     _, jnp, diffrax = _jax()
+    step_ts = jnp.asarray(times, dtype)
     if options.adaptive:
         settings = dict(solver=diffrax.Dopri5(), dt0=None, max_steps=options.max_steps,
                         stepsize_controller=diffrax.ClipStepSizeController(
-                            diffrax.PIDController(rtol=options.rtol, atol=options.atol), step_ts=times))
+                            diffrax.PIDController(rtol=options.rtol, atol=options.atol), step_ts=step_ts))
     else:
         grid = _grid(times, options.steps)
         solver = {"euler": diffrax.Euler(), "midpoint": diffrax.Midpoint(), "rk4": _classic_rk4()}[options.method]
         settings = dict(solver=solver, dt0=None, max_steps=len(grid) - 1,
-                        stepsize_controller=diffrax.StepTo(ts=jnp.asarray(grid)))
+                        stepsize_controller=diffrax.StepTo(ts=jnp.asarray(grid, dtype)))
     if adjoint == "direct":
         settings["adjoint"] = diffrax.DirectAdjoint()
     elif adjoint == "checkpoint":
@@ -108,7 +110,7 @@ def _solve_settings(options, times, adjoint: str) -> dict:
         controller = diffrax.PIDController(rtol=options.adjoint_rtol or options.rtol,
                                            atol=options.adjoint_atol or options.atol, **norm)
         settings["adjoint"] = diffrax.BacksolveAdjoint(
-            stepsize_controller=diffrax.ClipStepSizeController(controller, step_ts=times))
+            stepsize_controller=diffrax.ClipStepSizeController(controller, step_ts=step_ts))
     else:
         settings["adjoint"] = diffrax.BacksolveAdjoint(stepsize_controller=diffrax.ConstantStepSize(),
                                                        dt0=-_backward_step(times, options.steps))
@@ -131,7 +133,8 @@ def _loss_with_stats(system, twin, adjoint: str):
     """theta -> (J, the forward solve's step counts): the diffrax solve of `twin`, gradcmp's `system`'s
     JAX copy, with `system`'s times and solver options."""
     _, jnp, diffrax = _jax()
-    times, options = system.times, system.options
+    options, dtype = system.options, twin.x0.dtype
+    times = jnp.asarray(system.times, dtype)
     cost = twin.running_cost
 
     def field(t, y, params):
@@ -141,11 +144,11 @@ def _loss_with_stats(system, twin, adjoint: str):
         return twin.vector_field(t, x, params), cost(x)
 
     y0 = twin.x0 if cost is None else (twin.x0, jnp.zeros((), twin.x0.dtype))
-    settings = _solve_settings(options, times, adjoint)
+    settings = _solve_settings(options, system.times, adjoint, dtype)
 
     def loss(theta):
         solution = diffrax.diffeqsolve(diffrax.ODETerm(field), t0=times[0], t1=times[-1], y0=y0,
-                                       args=twin.parameters(theta), saveat=diffrax.SaveAt(ts=jnp.asarray(times)),
+                                       args=twin.parameters(theta), saveat=diffrax.SaveAt(ts=times),
                                        **settings)
         stats = {"steps_accepted": solution.stats["num_accepted_steps"]}
         if options.adaptive:
@@ -225,4 +228,4 @@ class DiffraxPeer(Strategy):
         gradient.block_until_ready()
         for name, value in stats.items():
             instance.counters[name] += int(value)
-        return torch.from_numpy(np.array(gradient)).to(instance.x.device)
+        return torch.from_numpy(np.array(gradient)).to(instance.x.device, instance.x.dtype)
