@@ -80,6 +80,9 @@ def settings_options(command):
                           f"[default: {defaults.max_time:g}]"),
         click.option("--min-run-time", type=float, callback=_positive_float,
                      help=f"Seconds of timed repeats per strategy. [default: {defaults.min_run_time:g}]"),
+        click.option("--compile", is_flag=True, default=None,
+                     help="Also measure each strategy's torch.compile'd form, where it has one (backprop: "
+                          "backprop-compiled), compile time apart."),
     )
     for option in reversed(options):
         command = option(command)

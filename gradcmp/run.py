@@ -6,7 +6,7 @@ from typing import Callable
 from gradcmp.config import Budget, ConfigError, Settings, available_memory_bytes
 from gradcmp.problems import PROBLEMS, Problem
 from gradcmp.results import Result, Run, machine_info
-from gradcmp.strategies import STRATEGIES, Strategy
+from gradcmp.strategies import COMPILED, STRATEGIES, Strategy
 
 
 def get_problem(name: str) -> Problem:
@@ -32,6 +32,16 @@ def select_strategies(problem: Problem, names: list[str] | None) -> list[tuple[S
             raise ConfigError(f"strategy {name} cannot run on {problem.name}: {reason}")
         chosen.append((strategy, reason))
     return chosen
+
+
+def with_compiled(chosen: list[tuple[Strategy, str | None]]) -> list[tuple[Strategy, str | None]]:
+    """`chosen`, each strategy followed by its torch.compile'd form where it has one (--compile)."""
+    expanded = []
+    for strategy, reason in chosen:
+        expanded.append((strategy, reason))
+        if strategy.name in COMPILED:
+            expanded.append((COMPILED[strategy.name], reason))
+    return expanded
 
 
 def torch_dtype_device(settings: Settings):
@@ -81,7 +91,7 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
                                        settings.min_run_time).median
     except Exception:  # e.g. an ODE solve that gives up: each strategy meets it and reports it as failed
         primal_time = None
-    for strategy, reason in chosen:
+    for strategy, reason in with_compiled(chosen) if settings.compile else chosen:
         if reason:
             result = Result(strategy.name, "skipped", reason=reason)
         else:

@@ -4,6 +4,7 @@ from gradcmp.strategies.adjoint_checkpoint import STRATEGY as ADJOINT_CHECKPOINT
 from gradcmp.strategies.backprop import STRATEGY as BACKPROP
 from gradcmp.strategies.base import Skip, Strategy
 from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
+from gradcmp.strategies.compiled_backprop import STRATEGY as COMPILED_BACKPROP
 from gradcmp.strategies.diffrax_backsolve import STRATEGY as DIFFRAX_BACKSOLVE
 from gradcmp.strategies.diffrax_checkpoint import STRATEGY as DIFFRAX_CHECKPOINT
 from gradcmp.strategies.diffrax_direct import STRATEGY as DIFFRAX_DIRECT
@@ -34,4 +35,7 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     DIFFRAX_BACKSOLVE,
 )}
 
-__all__ = ["Skip", "Strategy", "STRATEGIES"]
+# Compiled forms, measured right after the strategy they compile when `--compile` is given.
+COMPILED: dict[str, Strategy] = {"backprop": COMPILED_BACKPROP}
+
+__all__ = ["COMPILED", "Skip", "Strategy", "STRATEGIES"]
