@@ -23,7 +23,7 @@ from gradcmp.strategies import Strategy, select_strategies
 def compare(problem: str | Problem, strategies: str | Sequence[str | Strategy] | None = None,
             params: dict[str, Any] | None = None, *, dtype: str = "float64", device: str = "cpu", seed: int = 0,
             threads: int | None = None, max_memory: int | str | None = None, max_time: float | None = None,
-            min_run_time: float = 0.2, keep_gradients: bool = False) -> Run:
+            min_run_time: float = 0.2, compile: bool = False, keep_gradients: bool = False) -> Run:
     """Compute `problem`'s gradient with each strategy and measure time, memory and error: one Run.
 
     problem     a registered problem's name or a Problem
@@ -33,6 +33,7 @@ def compare(problem: str | Problem, strategies: str | Sequence[str | Strategy] |
                 keep their defaults
     threads     torch threads (None: every core); max_memory bytes or text such as "2GiB" (None: half
                 the device's free memory); max_time seconds per gradient (None: the default budget)
+    compile     also measure each strategy's torch.compile'd form where it has one (compile time apart)
     keep_gradients  every ok row carries its gradient (Result.gradient) and the Run the reference
                 (Run.reference): torch tensors; Run.gradient_arrays() gives them as numpy arrays
     """
@@ -43,7 +44,7 @@ def compare(problem: str | Problem, strategies: str | Sequence[str | Strategy] |
         strategies = [strategies]
     chosen = select_strategies(chosen_problem, list(strategies) if strategies is not None else None)
     settings = _settings({}, dtype=dtype, device=device, seed=seed, threads=threads, max_memory=max_memory,
-                         max_time=max_time, min_run_time=min_run_time)
+                         max_time=max_time, min_run_time=min_run_time, compile=compile)
 
     from gradcmp.run import run_problem
 
@@ -56,7 +57,7 @@ def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[st
           params: dict[str, Sequence[Any]] | None = None, output: str | Path | None = None,
           dtype: str | None = None, device: str | None = None, seed: int | None = None, threads: int | None = None,
           max_memory: int | str | None = None, max_time: float | None = None, min_run_time: float | None = None,
-          keep_gradients: bool = False):
+          compile: bool | None = None, keep_gradients: bool = False):
     """Measure a sweep: a preset (a shipped name or a .toml path) or a list of cases, each a dict with
     the keys of a preset's [[case]] table. Returns the finished gradcmp.sweep.Sweep: its `entries`
     (one Run per problem configuration) and `analysis()` (scaling laws, recommendations).
@@ -78,7 +79,7 @@ def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[st
     jobs = plan(preset, list(problems) if problems else None, list(strategies) if strategies else None,
                 text(sizes) if sizes else None, {key: text(values) for key, values in (params or {}).items()})
     settings = _settings(preset.settings, dtype=dtype, device=device, seed=seed, threads=threads,
-                         max_memory=max_memory, max_time=max_time, min_run_time=min_run_time)
+                         max_memory=max_memory, max_time=max_time, min_run_time=min_run_time, compile=compile)
     sweep = Sweep(preset, jobs, settings, None if output is None else str(output), ["gradcmp.bench()"],
                   keep_gradients=keep_gradients)
     try:

@@ -221,3 +221,4 @@ class Settings:
     max_memory: int | None = None  # None: half of what the device has free when the run starts
     max_time: float = DEFAULT_MAX_TIME_S
     min_run_time: float = 0.2  # seconds of timed repeats per strategy (torch.utils.benchmark)
+    compile: bool = False  # also measure each strategy's torch.compile'd form, where it has one

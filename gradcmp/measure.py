@@ -250,6 +250,11 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
     except Exception as error:
         row.notes.append(f"peak memory not measured: {deadline.describe(error)}")
     try:
+        for name, value in strategy.own_measurements(instance).items():  # e.g. a compiler's figures
+            setattr(row, name, value)
+    except Exception as error:
+        row.notes.append(f"compile time and memory not measured: {deadline.describe(error)}")
+    try:
         clean(device)
         timing = time_repeats(call, threads, min_run_time)
         row.time_s, row.time_iqr_s = timing.median, timing.iqr

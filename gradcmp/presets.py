@@ -21,7 +21,7 @@ _NUMBER = (int, float)
 # Top-level keys that set how to measure (gradcmp.config.Settings fields), with the type each takes.
 SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "dtype": (str,), "device": (str,), "seed": (int,), "threads": (int,),
-    "min_run_time": _NUMBER, "max_time": _NUMBER, "max_memory": (str, int),
+    "min_run_time": _NUMBER, "max_time": _NUMBER, "max_memory": (str, int), "compile": (bool,),
 }
 TOP_KEYS = ("description", *SETTING_TYPES, "case")
 CASE_KEYS = ("problem", "strategies", "sizes", "params", "tolerance", "expect_failure")
@@ -154,6 +154,8 @@ def _setting(source: str, key: str, value):
     if choices:
         if value not in choices:
             raise ConfigError(f"{source}: {key} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+    if key == "compile":
         return value
     if key == "max_memory":
         try:

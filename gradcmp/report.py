@@ -59,8 +59,9 @@ def run_table(run: Run, width: int | None = None) -> Group:
     title = f"{run.problem}  {params}  {run.dtype} {run.device}  threads={run.threads}"
     table = Table(title=title, caption=facts or None, title_justify="left", caption_justify="left")
     stat_names = sorted({name for result in run.results for name in result.stats})
-    headers = ("strategy", "status", f"time (median {plus_minus()} IQR)", "x primal", "peak mem", "saved",
-               "rel. error", "max abs err", *stat_names)
+    compiled = any(result.compile_s is not None for result in run.results)
+    headers = ("strategy", "status", f"time (median {plus_minus()} IQR)", *(("compile",) if compiled else ()),
+               "x primal", "peak mem", "saved", "rel. error", "max abs err", *stat_names)
     for header in headers:
         table.add_column(header, justify="left" if header in ("strategy", "status") else "right")
     notes, rows = [], []
@@ -69,6 +70,7 @@ def run_table(run: Run, width: int | None = None) -> Group:
             result.strategy,
             Text(result.status, style=STATUS_STYLE[result.status]),
             _time(result.time_s, result.time_iqr_s),
+            *((human_time(result.compile_s),) if compiled else ()),
             _ratio(result.x_primal),
             human_bytes(result.peak_bytes),
             human_bytes(result.saved_bytes),

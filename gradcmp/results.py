@@ -27,6 +27,7 @@ class Result:
     time_s: float | None = None  # median seconds per gradient
     time_iqr_s: float | None = None
     primal_time_s: float | None = None  # median seconds of one loss evaluation
+    compile_s: float | None = None  # seconds spent compiling (compiled strategies only), not in time_s
     peak_bytes: int | None = None
     estimated_bytes: float | None = None  # the strategy's own estimate before running (None: it has none)
     saved_bytes: int | None = None  # bytes autograd saved for backward (autograd strategies only)

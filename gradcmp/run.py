@@ -6,7 +6,7 @@ from typing import Callable
 from gradcmp.config import Budget, Settings, available_memory_bytes, torch_dtype_device
 from gradcmp.problems import Problem
 from gradcmp.results import Result, Run, machine_info
-from gradcmp.strategies import Strategy
+from gradcmp.strategies import Strategy, with_compiled
 from gradcmp.units import human_bytes
 
 
@@ -96,7 +96,7 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
             blocked = ("skipped", str(skip))
         except Exception:  # e.g. an ODE solve that gives up: each strategy meets it and reports it as failed
             pass
-    for strategy, reason in chosen:
+    for strategy, reason in with_compiled(chosen) if settings.compile else chosen:
         if reason:
             result = Result(strategy.name, "skipped", reason=reason)
         elif blocked:

@@ -79,6 +79,9 @@ class OdeSystem:
     running_cost  None, or x -> scalar L(x), integrated over [t_0, t_K] and added to J
     unpack        theta -> params, what vector_field takes (e.g. weight matrices as views of the flat
                   theta); applied once per solve, not once per evaluation. None: params = theta
+    jax           None, or convert -> this system written with jax.numpy (vector_field, unpack, the
+                  losses), on its data passed through `convert` (torch tensor -> JAX array): the
+                  diffrax peers' copy of the problem. Its options and times are not used
     """
 
     vector_field: Callable
@@ -88,6 +91,7 @@ class OdeSystem:
     options: SolverOptions
     running_cost: Callable | None = None
     unpack: Callable | None = None
+    jax: Callable | None = None
 
     def parameters(self, theta):
         """What vector_field takes: unpack(theta), or theta itself when there is no unpack."""

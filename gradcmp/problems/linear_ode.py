@@ -39,12 +39,14 @@ def _data(n, batch, seed):
 
 
 def _system(x0, target, horizon, options):
+    """The system on these data, written for torch and JAX alike."""
     return OdeSystem(
         vector_field=lambda t, x, a: x @ a.T,
         x0=x0,
         times=(0.0, horizon),
-        terminal_loss=lambda states: (states[-1] - target).pow(2).sum() / x0.shape[0],
+        terminal_loss=lambda states: ((states[-1] - target) ** 2).sum() / x0.shape[0],
         options=options,
+        jax=lambda convert: _system(convert(x0), convert(target), horizon, options),
     )
 
 

@@ -21,14 +21,25 @@ def vector_field(t, x, params):
     return torch.stack([alpha * u - beta * uv, delta * uv - gamma * v], -1)
 
 
-def _system(x0, targets, times, options):
+def _jax_vector_field(t, x, params):
+    import jax.numpy as jnp
+
+    alpha, beta, delta, gamma = params
+    u, v = x[..., 0], x[..., 1]
+    uv = u * v
+    return jnp.stack([alpha * u - beta * uv, delta * uv - gamma * v], -1)
+
+
+def _system(x0, targets, times, options, vector_field=vector_field, unpack=lambda theta: theta.unbind()):
+    """The system on these data; the loss is written for torch and JAX alike."""
     return OdeSystem(
         vector_field=vector_field,
         x0=x0,
         times=times,
-        terminal_loss=lambda states: (states[1:] - targets).pow(2).mean(),
+        terminal_loss=lambda states: ((states[1:] - targets) ** 2).mean(),
         options=options,
-        unpack=lambda theta: theta.unbind(),
+        unpack=unpack,
+        jax=lambda convert: _system(convert(x0), convert(targets), times, options, _jax_vector_field, tuple),
     )
 
 

@@ -11,10 +11,10 @@ REFERENCE_TOLERANCE = 1e-14
 
 
 def _unflatten(theta, dim: int, hidden: int):
-    """Views (W1 hidden x dim, b1, W2 dim x hidden, b2) into the flat parameter vector."""
-    sizes = (hidden * dim, hidden, dim * hidden, dim)
-    w1, b1, w2, b2 = theta.split(sizes)
-    return w1.view(hidden, dim), b1, w2.view(dim, hidden), b2
+    """Views (W1 hidden x dim, b1, W2 dim x hidden, b2) into the flat parameter vector (torch or JAX)."""
+    ends = (hidden * dim, hidden * dim + hidden, 2 * hidden * dim + hidden)
+    return (theta[:ends[0]].reshape(hidden, dim), theta[ends[0]:ends[1]],
+            theta[ends[1]:ends[2]].reshape(dim, hidden), theta[ends[2]:])
 
 
 def _data(dim, hidden, batch, obs, seed):
@@ -29,21 +29,32 @@ def _data(dim, hidden, batch, obs, seed):
     return theta, normal(batch, dim), normal(obs, batch, dim)
 
 
-def _system(x0, targets, dim, hidden, horizon, running_cost, options):
+def _vector_field(t, x, params):
     import torch
 
-    def vector_field(t, x, params):
-        w1, b1, w2, b2 = params
-        return torch.nn.functional.linear(torch.tanh(torch.nn.functional.linear(x, w1, b1)), w2, b2)
+    w1, b1, w2, b2 = params
+    return torch.nn.functional.linear(torch.tanh(torch.nn.functional.linear(x, w1, b1)), w2, b2)
 
+
+def _jax_vector_field(t, x, params):
+    import jax.numpy as jnp
+
+    w1, b1, w2, b2 = params
+    return jnp.tanh(x @ w1.T + b1) @ w2.T + b2
+
+
+def _system(x0, targets, dim, hidden, horizon, running_cost, options, vector_field=_vector_field):
+    """The system on these data; the losses and unpack are written for torch and JAX alike."""
     return OdeSystem(
         vector_field=vector_field,
         x0=x0,
         times=tuple(horizon * k / len(targets) for k in range(len(targets) + 1)),
-        terminal_loss=lambda states: (states[1:] - targets).pow(2).mean(),
+        terminal_loss=lambda states: ((states[1:] - targets) ** 2).mean(),
         options=options,
-        running_cost=(lambda x: x.pow(2).mean()) if running_cost else None,
+        running_cost=(lambda x: (x ** 2).mean()) if running_cost else None,
         unpack=lambda theta: _unflatten(theta, dim, hidden),
+        jax=lambda convert: _system(convert(x0), convert(targets), dim, hidden, horizon, running_cost,
+                                    options, _jax_vector_field),
     )
 
 

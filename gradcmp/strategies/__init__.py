@@ -6,6 +6,10 @@ from gradcmp.strategies.adjoint_checkpoint import STRATEGY as ADJOINT_CHECKPOINT
 from gradcmp.strategies.backprop import STRATEGY as BACKPROP
 from gradcmp.strategies.base import Skip, Strategy
 from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
+from gradcmp.strategies.compiled_backprop import STRATEGY as COMPILED_BACKPROP
+from gradcmp.strategies.diffrax_backsolve import STRATEGY as DIFFRAX_BACKSOLVE
+from gradcmp.strategies.diffrax_checkpoint import STRATEGY as DIFFRAX_CHECKPOINT
+from gradcmp.strategies.diffrax_direct import STRATEGY as DIFFRAX_DIRECT
 from gradcmp.strategies.finite_diff import STRATEGY as FINITE_DIFF
 from gradcmp.strategies.jacobian import STRATEGY as JACOBIAN
 from gradcmp.strategies.jvp import STRATEGY as JVP
@@ -30,6 +34,9 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     REVERSIBLE,
     TORCHDIFFEQ_BACKPROP,
     TORCHDIFFEQ_ADJOINT,
+    DIFFRAX_DIRECT,
+    DIFFRAX_CHECKPOINT,
+    DIFFRAX_BACKSOLVE,
 )}
 
 
@@ -57,4 +64,18 @@ def select_strategies(problem: Problem, chosen: list | None) -> list[tuple[Strat
     return selected
 
 
-__all__ = ["Skip", "Strategy", "STRATEGIES", "get_strategy", "select_strategies"]
+# Compiled forms, measured right after the strategy they compile when `--compile` is given.
+COMPILED: dict[str, Strategy] = {"backprop": COMPILED_BACKPROP}
+
+
+def with_compiled(chosen: list[tuple[Strategy, str | None]]) -> list[tuple[Strategy, str | None]]:
+    """`chosen`, each strategy followed by its torch.compile'd form where it has one (--compile)."""
+    expanded = []
+    for strategy, reason in chosen:
+        expanded.append((strategy, reason))
+        if strategy.name in COMPILED:
+            expanded.append((COMPILED[strategy.name], reason))
+    return expanded
+
+
+__all__ = ["COMPILED", "Skip", "Strategy", "STRATEGIES", "get_strategy", "select_strategies", "with_compiled"]

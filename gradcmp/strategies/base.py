@@ -42,6 +42,12 @@ class Strategy(abc.ABC):
             return f"needs {' and '.join(CAPABILITIES[m] for m in missing)}"
         return None
 
+    def own_measurements(self, instance: Instance) -> dict:
+        """What the strategy measures itself, replacing measure's figures: compile_s (seconds spent
+        compiling, never part of time_s), peak_bytes (a framework torch's profiler cannot see, as its
+        compiler reports it). Called after the first gradient; empty for eager torch strategies."""
+        return {}
+
     def check_budget(self, instance: Instance, budget: Budget) -> None:
         """Raise Skip, stating the estimate, when one gradient would exceed the budget (checks beyond
         estimated_bytes, which measure checks against the memory budget itself)."""
