@@ -7,9 +7,10 @@ from gradcmp.ode.base import OdeError, OdeStats, rms_norm
 from gradcmp.ode.dopri5 import SOLVER as DOPRI5
 from gradcmp.ode.euler import SOLVER as EULER
 from gradcmp.ode.midpoint import SOLVER as MIDPOINT
+from gradcmp.ode.reversible_heun import SOLVER as REVERSIBLE_HEUN
 from gradcmp.ode.rk4 import SOLVER as RK4
 
-SOLVERS = {solver.name: solver for solver in (EULER, MIDPOINT, RK4, DOPRI5)}
+SOLVERS = {solver.name: solver for solver in (EULER, MIDPOINT, RK4, DOPRI5, REVERSIBLE_HEUN)}
 
 
 def odeint(f, x0, times, method: str = "rk4", *, steps: int = 100, rtol: float = 1e-6,

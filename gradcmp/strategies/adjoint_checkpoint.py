@@ -1,5 +1,6 @@
 """The checkpointed adjoint: the continuous adjoint with x recomputed forwards, never solved backwards."""
 from gradcmp.strategies.adjoint import Adjoint
+from gradcmp.strategies.checkpoint import one_state
 
 
 class AdjointCheckpoint(Adjoint):
@@ -19,6 +20,10 @@ class AdjointCheckpoint(Adjoint):
     knobs = ("checkpoints", "schedule")
     description = "continuous adjoint on x recomputed from sqrt(N) (or K, uniform or binomial) checkpoints"
     checkpointed = True
+
+    def check_budget(self, instance, budget):
+        one_state(instance.ode.options.method)
+        super().check_budget(instance, budget)
 
 
 STRATEGY = AdjointCheckpoint()

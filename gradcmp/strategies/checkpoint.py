@@ -12,6 +12,15 @@ def schedule_of(system):
     return make(system.options.schedule, len(grid), system.options.checkpoints, observations)
 
 
+def one_state(method: str) -> None:
+    """Raise Skip for a method that carries more than the state from step to step (reversible_heun):
+    a checkpoint of x alone cannot restart it."""
+    from gradcmp.ode import SOLVERS
+
+    if not hasattr(SOLVERS[method], "step"):
+        raise Skip(f"checkpoints restart a solve from x alone; method {method} carries a second state")
+
+
 class Checkpoint(Backprop):
     """Backprop that keeps only checkpoints in the forward pass and reruns, recorded, what it needs
     in the backward pass (gradcmp.ode.replay): the same gradient as backprop, to rounding.
@@ -49,6 +58,7 @@ class Checkpoint(Backprop):
 
     def check_budget(self, instance, budget):
         options = instance.ode.options
+        one_state(options.method)
         if options.adaptive and options.schedule != "uniform":
             raise Skip(f"the binomial schedule needs the number of steps before solving; method "
                        f"{options.method} chooses its steps while solving (schedule=uniform replays them)")
