@@ -127,3 +127,25 @@ def test_dopri5_checkpoint_skips_the_binomial_schedule(build):
     instance = build("neural-ode", **SMALL, method="dopri5", schedule="binomial")
     with pytest.raises(Skip, match="binomial schedule needs the number of steps"):
         STRATEGIES["checkpoint"].check_budget(instance, None)
+
+
+@pytest.mark.parametrize("strategy, params", [
+    ("checkpoint", {"schedule": "binomial", "checkpoints": 3}),
+    ("adjoint-checkpoint", {"schedule": "binomial", "checkpoints": 3}),
+    ("reversible", {}),
+])
+def test_backward_loops_stop_at_the_time_budget(build, strategy, params):
+    """Forward pass outside any limit, backward pass under an exhausted one: it stops at its first step."""
+    from gradcmp import deadline
+    from gradcmp.ode.adjoint import adjoint_trajectory
+    from gradcmp.ode.replay import scheduled_trajectory
+    from gradcmp.ode.reversible import reversible_trajectory
+
+    instance = build("neural-ode", **SMALL, steps=20, **params)
+    system, theta = instance.ode, instance.x.detach().requires_grad_(True)
+    solve = {"checkpoint": scheduled_trajectory, "reversible": reversible_trajectory,
+             "adjoint-checkpoint": lambda *args: adjoint_trajectory(*args, checkpointed=True)}[strategy]
+    loss = system.loss_of_trajectory(solve(system, theta, instance.counters))
+    with deadline.within(0.0, "the gradient"), pytest.raises(deadline.OverTime, match="the gradient would take"):
+        torch.autograd.grad(loss, theta)
+    assert instance.counters["nfe_bwd"] <= 4 * 4  # stopped within the first reversal

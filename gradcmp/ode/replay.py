@@ -63,6 +63,7 @@ def checkpointed_forward(system, f, z0, counters):
     def record(index, z):
         if index in observations:
             states.append(z)
+        deadline.check(index / len(grid))
 
     first = next(i for i, action in enumerate(actions) if action[0] == "reverse")
     walker = _Walker(system, f, grid, z0)
