@@ -7,6 +7,7 @@ a sweep starts, so a long run never ends in an ImportError.
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 from gradcmp.config import ConfigError
@@ -100,7 +101,7 @@ def save_front_plot(entries, path: str, budget: float | None) -> None:
         if budget is not None:
             axis.axvline(budget, color="tab:blue", linestyle="--", label=f"budget {human_bytes(budget)}")
         within = "" if tolerance is None else f", rel. error <= {tolerance:.0e}"
-        axis.set_title(f"{title}{within}", fontsize=9)
+        axis.set_title(textwrap.fill(f"{title}{within}", 90), fontsize=7)
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("peak memory (bytes)")
