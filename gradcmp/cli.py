@@ -291,7 +291,8 @@ def _sizes(ctx, param, value):
 @click.option("--fail-on-regression", type=float, callback=_ratio, metavar="RATIO",
               help="Exit 1 when a time or memory ratio against --baseline exceeds RATIO (e.g. 1.5).")
 @click.option("--plot", metavar="FILE.png|FILE.svg",
-              help="Log-log time and memory against size, a line per strategy (needs matplotlib).")
+              help="Log-log time and memory against size, a line per strategy; with --front or "
+                   "--memory-budget, time against memory with the Pareto front marked (needs matplotlib).")
 @_save_gradients_option
 @click.option("--front", is_flag=True, help="Print each configuration's time-memory Pareto front.")
 @click.option("--memory-budget", callback=_memory, metavar="SIZE",
@@ -379,7 +380,11 @@ def _bench(sweep, output_format, baseline, baseline_runs, baseline_document, fai
         from gradcmp.frontier import front_report
 
         human.print(front_report(entries, memory_budget))
-    if plot:
+    if plot and (front or memory_budget):
+        from gradcmp.plot import save_front_plot
+
+        save_front_plot(entries, plot, memory_budget)
+    elif plot:
         from gradcmp.plot import save_plot
 
         save_plot(entries, plot)

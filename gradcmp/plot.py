@@ -1,4 +1,5 @@
-"""`--plot`: time and peak memory against the swept knob, log-log, a line per strategy, a column per case.
+"""`--plot`: time and peak memory against the swept knob, log-log, a line per strategy, a column per case;
+with --front or --memory-budget, time against peak memory instead, the Pareto front marked.
 
 matplotlib is the optional extra `plot`; `check_plot_path` tells the user how to install it before
 a sweep starts, so a long run never ends in an ImportError.
@@ -6,6 +7,7 @@ a sweep starts, so a long run never ends in an ImportError.
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 from gradcmp.config import ConfigError
@@ -66,6 +68,47 @@ def save_plot(entries, path: str) -> None:
             axis.grid(True, which="both", alpha=0.3)
             if axis.lines:
                 axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+def save_front_plot(entries, path: str, budget: float | None) -> None:
+    """One panel per configuration (gradcmp.frontier.groups): every gradient within tolerance as a
+    point at (peak memory, time), log-log, labelled; the Pareto front joined as a staircase and
+    ringed; the budget, when given, a vertical line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    from gradcmp.frontier import groups, pareto_front
+    from gradcmp.units import human_bytes
+
+    found = groups(entries, lambda entry: entry.job.tolerance)
+    figure, axes = pyplot.subplots(1, len(found), figsize=(6.5 * len(found), 5), squeeze=False)
+    for axis, (title, (points, tolerance)) in zip(axes[0], found.items()):
+        front = pareto_front(points)
+        axis.scatter([p.peak_bytes for p in points], [p.time_s for p in points], color="tab:gray", zorder=2)
+        for point in points:
+            axis.annotate(point.label, (point.peak_bytes, point.time_s), fontsize=7, xytext=(4, 3),
+                          textcoords="offset points")
+        if front:
+            axis.step([p.peak_bytes for p in front], [p.time_s for p in front], where="post",
+                      color="tab:red", label="Pareto front")
+            axis.scatter([p.peak_bytes for p in front], [p.time_s for p in front], s=90, facecolors="none",
+                         edgecolors="tab:red", zorder=3)
+        if budget is not None:
+            axis.axvline(budget, color="tab:blue", linestyle="--", label=f"budget {human_bytes(budget)}")
+        within = "" if tolerance is None else f", rel. error <= {tolerance:.0e}"
+        axis.set_title(textwrap.fill(f"{title}{within}", 90), fontsize=7)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("peak memory (bytes)")
+        axis.set_ylabel("time per gradient (s)")
+        axis.grid(True, which="both", alpha=0.3)
+        if axis.lines:
+            axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path)
     pyplot.close(figure)

@@ -72,8 +72,8 @@ def test_peer_agrees_with_gradcmp_to_rounding(jax, problem, name):
         assert relative(peer, case.reference) > 1e-9  # a coarse grid: the agreement is the discrete gradient's
 
 
-@pytest.mark.parametrize("method, running_cost", [("euler", True), ("midpoint", False)])
-def test_euler_and_midpoint_agree_with_backprop_running_cost_included(jax, method, running_cost):
+@pytest.mark.parametrize("method, running_cost", [("euler", True), ("midpoint", False), ("reversible_heun", True)])
+def test_euler_midpoint_and_reversible_heun_agree_with_backprop_running_cost_included(jax, method, running_cost):
     case = instance("neural-ode", method=method, running_cost=running_cost)
     assert relative(STRATEGIES["diffrax-checkpoint"].gradient(case),
                     STRATEGIES["backprop"].gradient(case)) < 1e-12

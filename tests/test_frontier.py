@@ -50,3 +50,23 @@ def test_memory_budget_must_be_a_size():
     result = CliRunner().invoke(main, ["bench", "-p", "neural-ode", "--memory-budget", "lots"])
     assert result.exit_code == 2
     assert "expected a size such as 512MiB, 2GB or 1e9, got 'lots'" in result.output
+
+
+def test_plot_with_the_front_draws_time_against_memory(tmp_path):
+    """--plot with --memory-budget: one panel, time against peak memory, the front and the budget drawn."""
+    from unittest import mock
+
+    import matplotlib.figure
+
+    saved = []
+    with mock.patch.object(matplotlib.figure.Figure, "savefig", lambda figure, path: saved.append(figure)):
+        result = CliRunner().invoke(main, [
+            "bench", "-p", "neural-ode", "-s", "backprop", "-s", "checkpoint", "--param", "steps=20",
+            "--param", "checkpoints=2,4", "--min-run-time", "0.005", "--threads", "1",
+            "--memory-budget", "1GiB", "--plot", str(tmp_path / "front.png"), "-o", str(tmp_path / "out.json")])
+    assert result.exit_code == 0, result.output
+    (axis,) = saved[0].axes
+    assert (axis.get_xlabel(), axis.get_ylabel()) == ("peak memory (bytes)", "time per gradient (s)")
+    assert {line.get_label() for line in axis.lines} == {"Pareto front", "budget 1.0 GiB"}
+    labels = {text.get_text() for text in axis.texts}
+    assert {"backprop", "checkpoint with K = 2", "checkpoint with K = 4"} <= labels

@@ -130,7 +130,7 @@ def invoke(*args):
 
 @pytest.mark.parametrize("param, message", [
     ("steps=0", "steps must be >= 1, got 0"),
-    ("method=rk5", "method must be one of euler, midpoint, rk4, dopri5, got 'rk5'"),
+    ("method=rk5", "method must be one of euler, midpoint, rk4, dopri5, reversible_heun, got 'rk5'"),
     ("rtol=0", "rtol must be > 0, got 0.0"),
     ("atol=-1e-9", "atol must be > 0, got -1e-09"),
     ("T=0", "T must be > 0, got 0.0"),
@@ -149,8 +149,9 @@ def test_dopri5_over_max_steps_is_a_failed_row_and_exit_1():
     assert result.output.count("failed: dopri5 reached max_steps=3") == 2
 
 
-def test_ode_table_shows_nfe_columns_and_checkpoint_skip_for_dopri5():
-    result = invoke("-p", "linear-ode", "-s", "backprop", "-s", "checkpoint", "--param", "method=dopri5")
+def test_ode_table_shows_nfe_columns_and_checkpoint_binomial_skip_for_dopri5():
+    result = invoke("-p", "linear-ode", "-s", "backprop", "-s", "checkpoint", "--param", "method=dopri5",
+                    "--param", "schedule=binomial")
     assert result.exit_code == 0, result.output
     assert "nfe_fwd" in result.output and "steps_rejected" in result.output
-    assert "checkpoint skipped: checkpoint segments a fixed grid" in result.output
+    assert "checkpoint skipped: the binomial schedule needs the number of steps before solving" in result.output

@@ -89,3 +89,63 @@ def test_checkpoint_saves_its_slots_only(build, slots):
     _, saved = call_with_saved_bytes(lambda: STRATEGIES["checkpoint"].gradient(instance))
     state, theta = SMALL["batch"] * SMALL["dim"] * 8, instance.x.numel() * 8
     assert slots * state < saved <= (slots + 1) * state + theta + 2 * state
+
+
+@pytest.mark.parametrize("obs", [1, 3])
+def test_binomial_adjoint_checkpoint_equals_uniform_and_reruns_the_formula(build, obs):
+    """Same adjoint steps from the same recomputed x, so the same gradient as the uniform segments;
+    forward steps: Revolve's reruns, the forward solve's last step and one per reversed step."""
+    steps, slots = 30, 4
+    uniform, _ = _gradient(build, "adjoint-checkpoint", steps=steps, obs=obs, checkpoints=5)
+    theta_bar, instance = _gradient(build, "adjoint-checkpoint", steps=steps, obs=obs, checkpoints=slots,
+                                    schedule="binomial")
+    assert torch.allclose(theta_bar, uniform, rtol=1e-12, atol=1e-14)
+    counters = instance.counters
+    adjoint = 4 * steps  # rk4: one backward step of (x, lambda, theta_bar) per forward step
+    assert counters["nfe_fwd"] + counters["nfe_bwd"] - adjoint == 4 * (binomial_forward_steps(steps, slots) + 1 + steps)
+    assert counters["slots_peak"] <= slots + 1
+
+
+@pytest.mark.parametrize("every", [0, 3])
+def test_dopri5_checkpoint_replays_the_accepted_steps_exactly(build, every):
+    """checkpoints=0: a state at each accepted step (ACA); 3: every third. The backward pass reruns
+    each accepted step once (six evaluations), never a rejected one, and the gradient is backprop's."""
+    params = dict(obs=3, method="dopri5", rtol=1e-7, atol=1e-9)
+    exact, reference = _gradient(build, "backprop", **params)
+    theta_bar, instance = _gradient(build, "checkpoint", **params, checkpoints=every)
+    assert torch.allclose(theta_bar, exact, rtol=1e-12, atol=1e-14)
+    counters = instance.counters
+    assert counters["steps_accepted"] == reference.counters["steps_accepted"] > 3
+    assert counters["nfe_bwd"] == 6 * counters["steps_accepted"]
+    kept = counters["steps_accepted"] if every == 0 else counters["steps_accepted"] // 3 + 3
+    assert counters["slots_peak"] <= kept + 1
+
+
+def test_dopri5_checkpoint_skips_the_binomial_schedule(build):
+    from gradcmp.strategies.base import Skip
+
+    instance = build("neural-ode", **SMALL, method="dopri5", schedule="binomial")
+    with pytest.raises(Skip, match="binomial schedule needs the number of steps"):
+        STRATEGIES["checkpoint"].check_budget(instance, None)
+
+
+@pytest.mark.parametrize("strategy, params", [
+    ("checkpoint", {"schedule": "binomial", "checkpoints": 3}),
+    ("adjoint-checkpoint", {"schedule": "binomial", "checkpoints": 3}),
+    ("reversible", {}),
+])
+def test_backward_loops_stop_at_the_time_budget(build, strategy, params):
+    """Forward pass outside any limit, backward pass under an exhausted one: it stops at its first step."""
+    from gradcmp import deadline
+    from gradcmp.ode.adjoint import adjoint_trajectory
+    from gradcmp.ode.replay import scheduled_trajectory
+    from gradcmp.ode.reversible import reversible_trajectory
+
+    instance = build("neural-ode", **SMALL, steps=20, **params)
+    system, theta = instance.ode, instance.x.detach().requires_grad_(True)
+    solve = {"checkpoint": scheduled_trajectory, "reversible": reversible_trajectory,
+             "adjoint-checkpoint": lambda *args: adjoint_trajectory(*args, checkpointed=True)}[strategy]
+    loss = system.loss_of_trajectory(solve(system, theta, instance.counters))
+    with deadline.within(0.0, "the gradient"), pytest.raises(deadline.OverTime, match="the gradient would take"):
+        torch.autograd.grad(loss, theta)
+    assert instance.counters["nfe_bwd"] <= 4 * 4  # stopped within the first reversal

@@ -17,7 +17,10 @@ The backward solve needs x(t) too. Two ways to get it, one autograd.Function:
                 forward state there.
   checkpointed  keep x at checkpoints; in the backward pass recompute each segment's states and
                 restart x from the recomputed state at every step, so no error is carried further
-                than one step. Memory: the checkpoints plus one segment's states.
+                than one step. Fixed steps: the checkpoint schedule of options.schedule (uniform
+                segments, or Revolve's binomial one with single-step segments; gradcmp.ode.replay).
+                dopri5: one segment per observation interval. Memory: the checkpoints plus one
+                segment's states.
 Either way lambda and theta_bar are the continuous adjoint integrated by the forward's method
 (fixed steps: the same grid, reversed; dopri5: its own error control, adjoint_rtol / adjoint_atol,
 and with `seminorm` theta_bar left out of the error norm). They agree with backprop through the
@@ -31,6 +34,7 @@ from torch.autograd.function import once_differentiable
 
 from gradcmp.ode import OdeError, odeint, rms_norm
 from gradcmp.ode.fixed_step import fixed_grid
+from gradcmp.ode.replay import checkpointed_forward, own_graph
 
 
 @dataclass(frozen=True)
@@ -61,19 +65,25 @@ def adjoint_trajectory(system, theta, counters, checkpointed: bool = False):
 class _Adjoint(torch.autograd.Function):
     @staticmethod
     def forward(ctx, theta, system, counters, checkpointed):
-        if checkpointed:
-            states, saved, segments = _checkpointed_forward(system, theta, counters)
+        ctx.plan = ctx.segments = None
+        if checkpointed and not system.options.adaptive:  # the checkpoint schedule's, as checkpoint keeps
+            rhs, z0 = system.solver_field(counters)
+            params = system.parameters(theta)
+            states, ctx.plan, saved = checkpointed_forward(system, lambda t, z: rhs(t, z, params), z0, counters)
+        elif checkpointed:
+            states, checkpoints, ctx.segments = _checkpointed_forward(system, theta, counters)
+            saved = [checkpoints]
         else:
             states = system.trajectory(theta, counters)
-            saved, segments = states, _observation_segments(system)
-        ctx.system, ctx.counters, ctx.segments, ctx.checkpointed = system, counters, segments, checkpointed
-        ctx.save_for_backward(theta, saved)
+            saved, ctx.segments = [states], _observation_segments(system)
+        ctx.system, ctx.counters, ctx.checkpointed = system, counters, checkpointed
+        ctx.save_for_backward(theta, *saved)
         return states
 
     @staticmethod
     @once_differentiable
     def backward(ctx, states_bar):
-        theta, saved = ctx.saved_tensors
+        theta, *saved = ctx.saved_tensors
         system, counters = ctx.system, ctx.counters
         rhs, z0 = system.solver_field(counters, "nfe_bwd")
         # The VJPs stop at the unpacked parameters (leaves); one more VJP through unpack at the end.
@@ -92,26 +102,56 @@ class _Adjoint(torch.autograd.Function):
         # Each VJP's one-evaluation graph lives only inside one field call: keep it away from outer
         # saved-tensor hooks (the measured "saved" bytes), as torch.utils.checkpoint does with its
         # recomputation.
-        with torch.autograd.graph.saved_tensors_hooks(_unchanged, _unchanged):
-            for index in reversed(range(len(ctx.segments))):
-                segment = ctx.segments[index]
-                if segment.observation is not None:
-                    y[n:2 * n] += states_bar[segment.observation].reshape(-1)
-                if ctx.checkpointed:  # the segment's states, recomputed from its checkpoint
-                    anchors = _solve(lambda t, z: rhs(t, z, params), saved[index], segment.times, options,
-                                     len(segment.times) - 1)
-                else:  # x at the two ends of an observation interval, from the forward pass
-                    anchors = saved[index:index + 2]
-                times = segment.times
-                for i in reversed(range(len(times) - 1)):
-                    y[:n] = anchors[i + 1].reshape(-1)  # restart x from the forward solution
-                    y = _solve(field, y, (times[i + 1], times[i]), options, segment.steps, counters, "_bwd",
-                               backward=True, norm=norm)[-1]
-                if not ctx.checkpointed:
-                    _check_drift(y[:n], anchors[0], times[0])
+        with own_graph():
+            if ctx.plan is not None:
+                y = _scheduled_backward(ctx.plan, ctx.plan.walker(system, lambda t, z: rhs(t, z, params), saved),
+                                        field, y, states_bar, options, counters, norm)
+            else:
+                y = _segments_backward(ctx, saved[0], rhs, params, field, y, states_bar, options, counters, norm)
         params_bar = [bar.view_as(leaf) for bar, leaf in zip(y[2 * n:].split(sizes), leaves)]
         (theta_bar,) = torch.autograd.grad(parts, theta, params_bar, allow_unused=True, materialize_grads=True)
         return theta_bar, None, None, None
+
+
+def _scheduled_backward(plan, walker, field, y, states_bar, options, counters, norm):
+    """lambda and theta_bar back over each step of a checkpoint schedule's reverses: x at the step's
+    end recomputed from the walker's checkpoints, never solved backwards."""
+    n = states_bar[0].numel()
+    for a, b in walker.reverses(plan.actions[plan.first:]):
+        xs = {a: walker.start(a)}
+        walker.steps(xs[a], a, b, xs.__setitem__)
+        walker.peak = max(walker.peak, len(walker.slots) + b - a)
+        for i in reversed(range(a, b)):
+            if i + 1 in plan.observations:
+                y[n:2 * n] += states_bar[plan.observations[i + 1]].reshape(-1)
+            t, dt = plan.grid[i]
+            y[:n] = xs[i + 1].reshape(-1)  # restart x from the forward solution
+            y = _solve(field, y, (t + dt, t), options, 1, counters, "_bwd", backward=True, norm=norm)[-1]
+    counters["slots_peak"] = max(counters["slots_peak"], walker.peak)
+    return y
+
+
+def _segments_backward(ctx, saved, rhs, params, field, y, states_bar, options, counters, norm):
+    """lambda and theta_bar back over each segment: x from its recomputed anchors (dopri5,
+    checkpointed) or solved backwards from the observed states (backsolve)."""
+    n = states_bar[0].numel()
+    for index in reversed(range(len(ctx.segments))):
+        segment = ctx.segments[index]
+        if segment.observation is not None:
+            y[n:2 * n] += states_bar[segment.observation].reshape(-1)
+        if ctx.checkpointed:  # the segment's states, recomputed from its checkpoint
+            anchors = _solve(lambda t, z: rhs(t, z, params), saved[index], segment.times, options,
+                             len(segment.times) - 1)
+        else:  # x at the two ends of an observation interval, from the forward pass
+            anchors = saved[index:index + 2]
+        times = segment.times
+        for i in reversed(range(len(times) - 1)):
+            y[:n] = anchors[i + 1].reshape(-1)  # restart x from the forward solution
+            y = _solve(field, y, (times[i + 1], times[i]), options, segment.steps, counters, "_bwd",
+                       backward=True, norm=norm)[-1]
+        if not ctx.checkpointed:
+            _check_drift(y[:n], anchors[0], times[0])
+    return y
 
 
 # Backsolve's alarm: x solved backwards over one observation interval landing this far (relative)
@@ -128,10 +168,6 @@ def _check_drift(x_backward, x_forward, t: float) -> None:
                        f"{float(drift / x_forward.norm()):.1e} (relative), so its gradient cannot be trusted; "
                        f"x is unstable backwards (dissipative or stiff) or the grid too coarse: "
                        f"use adjoint-checkpoint or more steps")
-
-
-def _unchanged(tensor):
-    return tensor
 
 
 def _adjoint_field(rhs, params, leaves, shape):
@@ -189,39 +225,20 @@ def _observation_segments(system) -> list[Segment]:
 
 
 def _checkpointed_forward(system, theta, counters):
-    """(states at the observation times, checkpoints stacked, segments), solved segment by segment.
-
-    Fixed steps: segments of round(sqrt(N)) steps of the forward grid (N steps in all; N / checkpoints
-    with options.checkpoints), never
-    across an observation time; each anchor is one step. dopri5: one segment per observation
-    interval, with as many evenly spaced anchors as the forward solve accepted steps there.
-    """
+    """dopri5: (states at the observation times, checkpoints stacked, segments), one segment per
+    observation interval, with as many evenly spaced anchors as the forward solve accepted steps there."""
     rhs, z = system.solver_field(counters)
     params = system.parameters(theta)
     f = lambda t, z: rhs(t, z, params)  # noqa: E731
     options, times = system.options, system.times
     states, checkpoints, segments = [z], [], []
-    if options.adaptive:
-        for k in range(1, len(times)):
-            checkpoints.append(z)
-            before = counters["steps_accepted"]
-            z = _solve(f, z, (times[k - 1], times[k]), options, 1, counters)[-1]
-            m = counters["steps_accepted"] - before
-            span = times[k] - times[k - 1]
-            anchors = tuple(times[k - 1] + span * i / m for i in range(m)) + (times[k],)
-            segments.append(Segment(anchors, 1, k))
-            states.append(z)
-    else:
-        grid = fixed_grid(times, options.steps)
-        total = sum(n for _, _, n in grid)
-        length = -(-total // options.checkpoints) if options.checkpoints else max(1, round(math.sqrt(total)))
-        for k, (start, dt, n) in enumerate(grid, start=1):
-            for first in range(0, n, length):
-                last = min(n, first + length)
-                anchors = tuple(start + i * dt for i in range(first, last)) + (
-                    times[k] if last == n else start + last * dt,)
-                checkpoints.append(z)
-                z = _solve(f, z, (anchors[0], anchors[-1]), options, last - first, counters)[-1]
-                segments.append(Segment(anchors, 1, k if last == n else None))
-            states.append(z)
+    for k in range(1, len(times)):
+        checkpoints.append(z)
+        before = counters["steps_accepted"]
+        z = _solve(f, z, (times[k - 1], times[k]), options, 1, counters)[-1]
+        m = counters["steps_accepted"] - before
+        span = times[k] - times[k - 1]
+        anchors = tuple(times[k - 1] + span * i / m for i in range(m)) + (times[k],)
+        segments.append(Segment(anchors, 1, k))
+        states.append(z)
     return torch.stack(states), torch.stack(checkpoints), segments

@@ -59,8 +59,11 @@ class Dopri5:
     adaptive = True
 
     def integrate(self, f, x0, times, rtol: float, atol: float, norm: Callable = rms_norm,
-                  max_steps: int = 10_000, time_sign: float = 1.0):
+                  max_steps: int = 10_000, time_sign: float = 1.0, on_accept: Callable | None = None):
         """(states at every time in `times`, stacked along a new first axis; OdeStats).
+
+        on_accept(t, dt, x1, lands), when given, is called after each accepted step from t to t + dt
+        (lands: it ends on one of `times`), so a caller can record the step sequence and replay it.
 
         Raises OdeError when max_steps attempts do not reach the last time, or when the step
         size underflows (a stiff problem, or tolerances the dtype cannot meet). Its message shows
@@ -95,6 +98,8 @@ class Dopri5:
                 accepted = ratio <= 1
                 suggested = step_dt * _factor(ratio, accepted)
                 if accepted:
+                    if on_accept is not None:
+                        on_accept(t, step_dt, x1, lands)
                     t, x, k1 = (t_out if lands else t + step_dt), x1, k7
                     stats.accepted += 1
                     dt = max(suggested, dt) if lands else suggested  # a clipped step says little
@@ -104,12 +109,21 @@ class Dopri5:
             states.append(x)
         return torch.stack(states), stats
 
-    def _step(self, f, t, x, k1, dt):
-        """(x1, k7 = f(t + dt, x1), all seven stages) for one attempted step."""
+    def step(self, f, t, x, dt):
+        """x1 from x over one step of size dt, error control left out: six evaluations. Replaying
+        the accepted steps a solve recorded gives its solution, with the same arithmetic."""
+        return self._stages(f, t, x, f(t, x), dt)[0]
+
+    def _stages(self, f, t, x, k1, dt):
+        """(x1, the first six stages)."""
         ks = [k1]
         for node, row in zip(C[1:], A[1:]):
             ks.append(f(t + node * dt, _combine(x, ks, row, dt)))
-        x1 = _combine(x, ks, B, dt)
+        return _combine(x, ks, B, dt), ks
+
+    def _step(self, f, t, x, k1, dt):
+        """(x1, k7 = f(t + dt, x1), all seven stages) for one attempted step."""
+        x1, ks = self._stages(f, t, x, k1, dt)
         k7 = f(t + dt, x1)
         ks.append(k7)
         return x1, k7, ks

@@ -10,11 +10,16 @@ y_n is the solution. The backward pass rebuilds each (y_n, z_n) from the next an
 through that one step: the gradient of the discrete reversible solve, with memory flat in the steps
 (the observed states and one pair). Cost: two base steps a step forward, four backward (two to
 rebuild, two recorded); l < 1 damps the pair's parasitic mode, l = 1 is the plain (unstable) pair.
+
+Method reversible_heun is reversible already: it is run as itself (gradcmp.ode.reversible_heun; the
+coupling is not used), so the gradient is backprop's through that method. Cost: two evaluations a
+step forward (f(t_n, z_n) is recomputed rather than carried), four backward.
 """
 import torch
 from torch.autograd.function import once_differentiable
 
-from gradcmp.ode import SOLVERS
+from gradcmp import deadline
+from gradcmp.ode import SOLVERS, reversible_heun
 from gradcmp.ode.replay import flat_grid, own_graph, parameter_leaves, theta_bar_of
 
 
@@ -22,6 +27,23 @@ def reversible_step(step, f, t, dt, y, z, coupling):
     """(y_{n+1}, z_{n+1}) from (y_n, z_n): two steps of the base method, forwards and backwards."""
     y_next = (y - z).mul(coupling).add(step(f, t, z, dt))
     return y_next, y_next + z - step(f, t + dt, y_next, -dt)
+
+
+def pair_of(system):
+    """(advance, rebuild) of the system's reversible pair: advance(f, t, dt, y, z) -> (y, z) next,
+    rebuild(f, t, dt, y_next, z_next) -> (y, z)."""
+    if system.options.method == reversible_heun.SOLVER.name:
+        return (lambda f, t, dt, y, z: reversible_heun.advance(f, t, dt, y, z)[:2]), reversible_heun.rebuild
+    step, coupling = SOLVERS[system.options.method].step, system.options.coupling
+
+    def advance(f, t, dt, y, z):
+        return reversible_step(step, f, t, dt, y, z, coupling)
+
+    def rebuild(f, t, dt, y, z):
+        z = z - y + step(f, t + dt, y, -dt)
+        return z + (y - step(f, t, z, dt)) / coupling, z
+
+    return advance, rebuild
 
 
 def reversible_solve(system, theta, counters=None):
@@ -36,9 +58,9 @@ def _solve_pair(system, theta, counters):
     rhs, y = system.solver_field(counters)
     params = system.parameters(theta)
     f = lambda t, x: rhs(t, x, params)  # noqa: E731
-    step, z, states = SOLVERS[system.options.method].step, y, [y]
+    (advance, _), z, states = pair_of(system), y, [y]
     for index, (t, dt) in enumerate(grid, start=1):
-        y, z = reversible_step(step, f, t, dt, y, z, system.options.coupling)
+        y, z = advance(f, t, dt, y, z)
         if index in observations:
             states.append(y)
     if counters is not None:
@@ -69,20 +91,20 @@ class _Reversible(torch.autograd.Function):
         rhs, _ = system.solver_field(counters, "nfe_bwd")
         theta, parts, leaves, params = parameter_leaves(system, theta)
         f = lambda t, x: rhs(t, x, params)  # noqa: E731
-        step, coupling = SOLVERS[system.options.method].step, system.options.coupling
+        advance, rebuild = pair_of(system)
         y_bar, z_bar = states_bar[-1], torch.zeros_like(states_bar[-1])
         params_bar = [torch.zeros_like(leaf) for leaf in leaves]
         with own_graph():
             for index in reversed(range(len(grid))):
                 t, dt = grid[index]
-                z = z - y + step(f, t + dt, y, -dt)  # rebuild (y_n, z_n) from (y_n+1, z_n+1)
-                y = z + (y - step(f, t, z, dt)) / coupling
+                y, z = rebuild(f, t, dt, y, z)
                 with torch.enable_grad():
                     y_in, z_in = y.detach().requires_grad_(True), z.detach().requires_grad_(True)
-                    y_out, z_out = reversible_step(step, f, t, dt, y_in, z_in, coupling)
+                    y_out, z_out = advance(f, t, dt, y_in, z_in)
                     y_bar, z_bar, *bars = torch.autograd.grad((y_out, z_out), (y_in, z_in, *leaves), (y_bar, z_bar),
                                                               allow_unused=True, materialize_grads=True)
                 params_bar = [total + bar for total, bar in zip(params_bar, bars)]
                 if index in observations:
                     y_bar = y_bar + states_bar[observations[index]]
+                deadline.check(1 - index / len(grid))
         return theta_bar_of(theta, parts, params_bar), None, None

@@ -21,7 +21,7 @@ class SolverOptions:
     The adjoint strategies' backward dopri5 solve uses adjoint_rtol / adjoint_atol (0: the forward
     rtol / atol) and, with `seminorm`, leaves the parameter gradient out of its error norm.
     The checkpointing strategies keep `checkpoints` states (0: their sqrt(steps) default) placed by
-    `schedule` (gradcmp.ode.schedules); the reversible strategy couples its pair with `coupling`.
+    `schedule` (gradcmp.ode.schedules; checkpoint with dopri5: every `checkpoints`-th accepted step); the reversible strategy couples its pair with `coupling`.
     """
 
     method: str = "rk4"
@@ -56,7 +56,8 @@ def solver_knobs(steps: int = 100, method: str = "rk4") -> tuple[Knob, ...]:
         Knob("adjoint_rtol", 0.0, "rtol of the adjoint's backward dopri5 solve (0: same as rtol)", minimum=0),
         Knob("adjoint_atol", 0.0, "atol of the adjoint's backward dopri5 solve (0: same as atol)", minimum=0),
         Knob("seminorm", False, "adjoint, dopri5: leave the parameter gradient out of the backward error norm"),
-        Knob("checkpoints", 0, "checkpointing strategies: states kept (0: about sqrt(steps))", minimum=0),
+        Knob("checkpoints", 0, "checkpointing strategies: states kept (0: about sqrt(steps)); "
+             "checkpoint with dopri5: keep every k-th accepted step (0: each)", minimum=0),
         Knob("schedule", "uniform", "checkpoint: where the checkpoints go (binomial: Revolve's, fewest reruns)",
              choices=SCHEDULES),
         Knob("coupling", 0.999, "reversible: the coupling l of the solver pair, 0 < l <= 1", above=0),

@@ -33,8 +33,9 @@ class CompiledBackprop(Strategy):
         if self._compiled is not None and self._compiled[0] is instance:
             return self._compiled[1:]
         system = instance.ode
-        if system.options.adaptive:
-            raise ValueError("compiled backprop takes fixed-step methods only (dopri5's step control reads values)")
+        if system.options.adaptive or system.options.method == "reversible_heun":
+            raise ValueError("compiled backprop takes single-state fixed-step methods only (dopri5's step "
+                             "control reads values; reversible_heun carries a second state)")
         self._compiled = (instance, {}, 0.0)
         start = time.perf_counter()
         self._sweep(instance)

@@ -98,7 +98,8 @@ def _solve_settings(options, times, adjoint: str, dtype) -> dict:
                             diffrax.PIDController(rtol=options.rtol, atol=options.atol), step_ts=step_ts))
     else:
         grid = _grid(times, options.steps)
-        solver = {"euler": diffrax.Euler(), "midpoint": diffrax.Midpoint(), "rk4": _classic_rk4()}[options.method]
+        solver = {"euler": diffrax.Euler(), "midpoint": diffrax.Midpoint(), "rk4": _classic_rk4(),
+                  "reversible_heun": diffrax.ReversibleHeun()}[options.method]
         settings = dict(solver=solver, dt0=None, max_steps=len(grid) - 1,
                         stepsize_controller=diffrax.StepTo(ts=jnp.asarray(grid, dtype)))
     if adjoint == "direct":

@@ -16,6 +16,7 @@ same solver settings, so that gradcmp's rows and torchdiffeq's can be read side 
   Shampine's, exactly 2/3 of the standard Dormand-Prince one gradcmp uses; it never shrinks the step
   after an accepted one; and it interpolates at output times instead of landing on them. So its NFE
   and its error differ from gradcmp's at the same tolerances (README: Peers).
+- reversible_heun: torchdiffeq has none; the peers skip it.
 
 The vector field is wrapped in an nn.Module whose one Parameter is theta (odeint_adjoint finds the
 parameters to differentiate that way); it counts every call into instance.counters.
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from gradcmp.strategies.base import Strategy
+from gradcmp.strategies.base import Skip, Strategy
 
 INSTALL = "pip install -e '.[peers]' (or pip install torchdiffeq)"
 CLASSIC_RK4 = "rk4-classic"
@@ -159,6 +160,10 @@ class TorchdiffeqPeer(Strategy):
         if importlib.util.find_spec("torchdiffeq") is None:
             return f"torchdiffeq is not installed; {INSTALL}"
         return None
+
+    def check_budget(self, instance, budget):
+        if instance.ode.options.method == "reversible_heun":
+            raise Skip("torchdiffeq has no reversible Heun method")
 
     def gradient(self, instance):
         import torch
