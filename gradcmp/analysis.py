@@ -142,11 +142,11 @@ def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
     run = next((run for run in reversed(runs) if len(finished(run)) > 1), runs[-1])
     ok = finished(run)
     # the swept knob, else the main one (the first): the table's title above gives all the others
-    shown = knob or next(iter(run.params))
-    where = f"{shown}={run.params[shown]}"
+    shown = knob or next(iter(run.params), None)
+    where = f"at {shown}={run.params[shown]}" if shown else f"on {run.problem}"  # a problem may have no params
     if not ok:
         return Recommendation(run.problem, run.params, None, None, None,
-                              (f"no strategy finished at {where}; see the reasons above",))
+                              (f"no strategy finished {where}; see the reasons above",))
     by_time = sorted(ok, key=lambda result: result.time_s)
     fastest = by_time[0]
     with_memory = sorted((result for result in ok if result.peak_bytes is not None),
@@ -175,15 +175,15 @@ def _speed_line(where: str, by_time: list[Result], with_memory: list[Result]) ->
     fastest = by_time[0]
     leanest = with_memory[0] if with_memory else None
     if len(by_time) == 1:
-        return f"at {where}, only {fastest.strategy} finished"
+        return f"{where}, only {fastest.strategy} finished"
     faster = _faster(fastest, by_time[1])
     if leanest is None or leanest.peak_bytes == fastest.peak_bytes:  # a tie goes to the faster
         others = [result for result in with_memory if result is not fastest and result.peak_bytes]
         leaner = (f" and needs {_share(fastest.peak_bytes / others[0].peak_bytes)} of {others[0].strategy}'s "
                   "memory") if others and fastest.peak_bytes is not None else ""
-        return f"at {where}, use {fastest.strategy}: fastest and leanest, {faster}{leaner}"
+        return f"{where}, use {fastest.strategy}: fastest and leanest, {faster}{leaner}"
     memory_share = _share(leanest.peak_bytes / fastest.peak_bytes) if fastest.peak_bytes else "less"
-    return (f"at {where}, use {fastest.strategy} for speed ({faster}); {leanest.strategy} is leanest, "
+    return (f"{where}, use {fastest.strategy} for speed ({faster}); {leanest.strategy} is leanest, "
             f"needing {memory_share} of {fastest.strategy}'s memory at {_its_time(leanest, fastest)}")
 
 

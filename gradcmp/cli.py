@@ -218,7 +218,7 @@ def _write_gradients(path: str, arrays: dict) -> None:
               help="Problem name (see `gradcmp list`), or your own FILE.py:NAME or package.module:NAME "
                    "(imported only then; see docs/extending.md).")
 @click.option("--strategy", "-s", "strategies", multiple=True,
-              help="Strategy name; repeat for several. Default: every strategy (inapplicable ones shown as skipped).")
+              help="Strategy name; repeat for several. Default: every strategy (those that do not apply named under the table).")
 @click.option("--size", "-n", type=int, callback=_positive_int,
               help="The problem's main param (matrix side, ODE steps, ...: see `gradcmp list PROBLEM`).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Set any param of the problem; repeatable.")
@@ -230,6 +230,7 @@ def _write_gradients(path: str, arrays: dict) -> None:
 def run_command(problem, strategies, size, params, output_format, save_gradients, tolerance, **measuring):
     """Compute one problem's gradient with each strategy; print time, memory and error."""
     from gradcmp.api import one_job
+    from gradcmp.gate import over_tolerance
     from gradcmp.problems import get_problem
 
     try:
@@ -254,8 +255,7 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
     if save_gradients:
         _write_gradients(save_gradients, run.gradient_arrays())
     _print(sweep, output_format)
-    over = [f"{result.strategy} ({result.rel_error:.1e})" for result in run.results if tolerance is not None
-            and result.status == "ok" and result.rel_error is not None and not result.rel_error <= tolerance]
+    over = over_tolerance(run, tolerance)
     if over:
         click.echo(f"over the tolerance {tolerance:g}: {', '.join(over)}", err=True)
     sys.exit(1 if over or any(result.status == "failed" for result in run.results) else 0)

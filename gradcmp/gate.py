@@ -28,6 +28,14 @@ def gate_failures(entries) -> list[str]:
     return failures
 
 
+def over_tolerance(run: Run, tolerance: float | None) -> list[str]:
+    """`run --tolerance`: 'strategy (rel. error)' of each ok row whose rel. error exceeds `tolerance`."""
+    if tolerance is None:
+        return []
+    return [f"{result.strategy} ({result.rel_error:.1e})" for result in run.results
+            if result.status == "ok" and result.rel_error is not None and not result.rel_error <= tolerance]
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The gate over a finished sweep: row counts, the rows that fail it, the expected failures."""

@@ -82,7 +82,7 @@ def case_view(group, recommendation=None, laws=()) -> CaseView:
     """The view of one case's entries (gradcmp.sweep.Entry), in order."""
     knob = group[0].job.sweep
     tolerance = group[0].job.tolerance
-    main = group[0].job.problem.main_knob
+    main = next(iter(group[0].run.params), "size")  # the main param comes first ("size": none to name)
     shown = [(entry, result) for entry in group for result in entry.run.results if not result.not_applicable]
     compiled = any(result.compile_s is not None for _, result in shown)
     headers = ([knob] if knob else []) + ["strategy", "status", cells.time_header(),
