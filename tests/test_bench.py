@@ -189,6 +189,18 @@ def test_tiny_sweep_saves_every_row_with_its_configuration(tmp_path):
     assert len(runs) == 6
 
 
+def test_a_sweep_is_analysed_once(tmp_path, monkeypatch):
+    from gradcmp import sweep as sweep_module
+
+    calls, analyse = [], sweep_module.analyse
+    monkeypatch.setattr(sweep_module, "analyse", lambda entries: calls.append(len(entries)) or analyse(entries))
+    result, output = _bench(tmp_path, "--problem", "inv-norm", "--sizes", "2,3,4", "-s", "vjp", "--threads", "1",
+                            "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    assert calls == [3] and "scaling: vjp: time ~ size^" in result.output
+    assert json.loads(output.read_text())["recommendations"][0]["fastest"] == "vjp"
+
+
 def test_bench_against_a_baseline_fails_on_regression(tmp_path):
     baseline = Run("inv-norm", {"size": 2}, "float64", "cpu", 0, 1,
                    results=[_ok("vjp", 1e-12, 1, 1e-16)])  # impossibly fast and lean: any run regresses
