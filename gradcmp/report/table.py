@@ -31,7 +31,7 @@ def _table(title: str | None, headers, rows, caption: str | None = None, section
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
     for header in headers:
         left = header in ("strategy", "status", "best", "row", "name", "description")
-        table.add_column(header.replace("_", " "), justify="left" if left else "right", overflow="fold",
+        table.add_column(header, justify="left" if left else "right", overflow="fold",
                          no_wrap=header == "strategy")  # a name broken in two reads as two names
     for number, row in enumerate(rows):
         table.add_row(*row, end_section=bool(sections and number + 1 < len(rows) and sections[number + 1]))
