@@ -20,11 +20,21 @@ class CaseView:
     headers: list[str]
     rows: list[list[Cell]]
     first_of: list[bool]  # whether a row opens a new configuration (a new value of the swept knob)
-    names: list[str]  # what names each row on its own: 'vjp', or 'size=8 vjp' in a sweep
+    labels: list[list[str]]  # what names each row on its own: [strategy], or [value of the swept knob, strategy]
     under: list[str]  # headers shown in a small table under the main one: the counters (nfe, ...)
     notes: list[str] = field(default_factory=list)
     recommendation: list[str] = field(default_factory=list)
     laws: list[str] = field(default_factory=list)
+
+    @property
+    def label_headers(self) -> list[str]:
+        return self.headers[:self.headers.index("strategy") + 1]
+
+    @property
+    def names(self) -> list[str]:
+        """Each row's label in one piece: 'vjp', or 'size=8 vjp' in a sweep."""
+        knob = self.label_headers[0] if len(self.label_headers) > 1 else None
+        return [f"{knob}={label[0]} {label[1]}" if knob else label[0] for label in self.labels]
 
 
 # Headers that move under the table too where it would not fit ("best" is left out: the recommendation names them).
@@ -124,8 +134,8 @@ def case_view(group, recommendation=None, laws=()) -> CaseView:
     for row, (_, result) in zip(rows, shown):
         row.extend((str(result.stats.get(name, "-")), "") for name in counter_names)
     view = CaseView(title(group), [line for line in caption if line], headers + counter_names, rows, first_of,
-                    [(f"{knob}={entry.run.params[knob]} " if knob else "") + result.strategy
-                     for entry, result in shown], counter_names, notes=_notes(group))
+                    [([str(entry.run.params[knob])] if knob else []) + [result.strategy] for entry, result in shown],
+                    counter_names, notes=_notes(group))
     if recommendation is not None:
         view.recommendation = list(recommendation.lines)
     view.laws = [law.describe() for law in laws if law.problem == group[0].run.problem and law.knob == knob]

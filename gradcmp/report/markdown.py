@@ -25,9 +25,9 @@ def markdown(sweep) -> str:
         out += _table(main, [[f"**{text}**" if mark == "best" else text for text, mark in row[:len(main)]]
                              for row in view.rows])
         if view.under:
-            counters = [[name, *(text for text, _ in row[len(main):])] for name, row in zip(view.names, view.rows)
+            counters = [[*label, *(text for text, _ in row[len(main):])] for label, row in zip(view.labels, view.rows)
                         if any(text != "-" for text, _ in row[len(main):])]
-            out += [""] + _table(["row", *view.under], counters)
+            out += [""] + _table([*view.label_headers, *view.under], counters)
         out.append("")
         out += [f"- {line}" for line in view.caption]
         out += [f"- {note}" for note in view.notes]

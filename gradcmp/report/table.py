@@ -61,16 +61,17 @@ def case_table(view: CaseView, width: int | None = None):
         return [[row[view.headers.index(header)] for header in headers] for row in rows]
 
     caption = "\n".join(view.caption) or None
-    second = ["row" if view.names != [str(row[view.headers.index("strategy")]) for row in rows] else "strategy",
-              *under]
-    lower = [[Text(name), *cells] for name, cells in zip(view.names, pick(under))
+    second = [*view.label_headers, *under]
+    lower = [[*map(Text, label), *cells] for label, cells in zip(view.labels, pick(under))
              if any(str(cell) != "-" for cell in cells)]
     if narrow:
         rest = main[main.index("strategy") + 1:]
         blocks = [[Text(name), *cells] for name, cells in zip(view.names, pick(rest))]
         parts = [narrow_blocks(view.title + (f"\n{caption}" if caption else ""), ["row", *rest], blocks)]
         if under and lower:
-            parts.append(narrow_blocks("counters", second, lower))
+            named = [[Text(name), *cells] for name, cells in zip(view.names, pick(under))
+                     if any(str(cell) != "-" for cell in cells)]
+            parts.append(narrow_blocks("counters", ["row", *under], named))
     else:
         parts = [_table(view.title, main, pick(main), caption, view.first_of)]
         if under and lower:
