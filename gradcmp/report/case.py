@@ -80,12 +80,14 @@ def _notes(group) -> list[str]:
     lines = [f"{strategy} {status}" + (f" at {knob}={', '.join(map(str, values))}" if knob else "")
              + (f"; at {values[0]}" if len(values) > 1 else "") + f": {reason}"
              for (strategy, status), (values, reason) in seen.items()]
-    problem = group[0].run.problem
-    for reason, names in inapplicable.items():
-        plural = reason.startswith("needs ") and len(names) > 1
-        because = "they need " + reason[len("needs "):] if plural else reason
-        lines.append(f"not applicable to {problem}: {', '.join(names)} ({because})")
+    lines += [not_applicable(group[0].run.problem, names, reason) for reason, names in inapplicable.items()]
     return lines + notes
+
+
+def not_applicable(problem: str, names: list[str], reason: str) -> str:
+    """'not applicable to inv-norm: backprop, adjoint (they need an ODE problem)': one line per reason."""
+    plural = reason.startswith("needs ") and len(names) > 1
+    return f"not applicable to {problem}: {', '.join(names)} ({'they need ' + reason[6:] if plural else reason})"
 
 
 def case_view(group, recommendation=None, laws=()) -> CaseView:
