@@ -89,7 +89,24 @@ def scaling_laws(problem: str, knob: str, runs: list[Run]) -> list[ScalingLaw]:
 
 
 def _times(ratio: float) -> str:
-    return f"{ratio:.2g}x" if ratio < 10 else f"{ratio:.0f}x"
+    if ratio < 1.1:  # two significant digits would round 1.04 to "1x"
+        return f"{ratio:.2f}x"
+    return f"{ratio:.2g}x" if ratio < 10 else f"{ratio:,.0f}x"
+
+
+def tied(first: Result, second: Result) -> bool:
+    """Whether two median times lie within their spread (the sum of their IQRs): neither is faster."""
+    return abs(second.time_s - first.time_s) <= (first.time_iqr_s or 0) + (second.time_iqr_s or 0)
+
+
+def _faster(fastest: Result, other: Result) -> str:
+    if tied(fastest, other):
+        return f"as fast as {other.strategy}"
+    return f"{_times(other.time_s / fastest.time_s)} faster than {other.strategy}"
+
+
+def _its_time(other: Result, fastest: Result) -> str:
+    return "about the same time" if tied(fastest, other) else f"{_times(other.time_s / fastest.time_s)} its time"
 
 
 def _share(ratio: float) -> str:
@@ -125,11 +142,11 @@ def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
     run = next((run for run in reversed(runs) if len(finished(run)) > 1), runs[-1])
     ok = finished(run)
     # the swept knob, else the main one (the first): the table's title above gives all the others
-    shown = knob or next(iter(run.params))
-    where = f"{shown}={run.params[shown]}"
+    shown = knob or next(iter(run.params), None)
+    where = f"at {shown}={run.params[shown]}" if shown else f"on {run.problem}"  # a problem may have no params
     if not ok:
         return Recommendation(run.problem, run.params, None, None, None,
-                              (f"no strategy finished at {where}; see the reasons above",))
+                              (f"no strategy finished {where}; see the reasons above",))
     by_time = sorted(ok, key=lambda result: result.time_s)
     fastest = by_time[0]
     with_memory = sorted((result for result in ok if result.peak_bytes is not None),
@@ -158,17 +175,16 @@ def _speed_line(where: str, by_time: list[Result], with_memory: list[Result]) ->
     fastest = by_time[0]
     leanest = with_memory[0] if with_memory else None
     if len(by_time) == 1:
-        return f"at {where}, only {fastest.strategy} finished"
-    faster = f"{_times(by_time[1].time_s / fastest.time_s)} faster than {by_time[1].strategy}"
+        return f"{where}, only {fastest.strategy} finished"
+    faster = _faster(fastest, by_time[1])
     if leanest is None or leanest.peak_bytes == fastest.peak_bytes:  # a tie goes to the faster
         others = [result for result in with_memory if result is not fastest and result.peak_bytes]
         leaner = (f" and needs {_share(fastest.peak_bytes / others[0].peak_bytes)} of {others[0].strategy}'s "
                   "memory") if others and fastest.peak_bytes is not None else ""
-        return f"at {where}, use {fastest.strategy}: fastest and leanest, {faster}{leaner}"
+        return f"{where}, use {fastest.strategy}: fastest and leanest, {faster}{leaner}"
     memory_share = _share(leanest.peak_bytes / fastest.peak_bytes) if fastest.peak_bytes else "less"
-    return (f"at {where}, use {fastest.strategy} for speed ({faster}); {leanest.strategy} is leanest, "
-            f"needing {memory_share} of {fastest.strategy}'s memory at "
-            f"{_times(leanest.time_s / fastest.time_s)} its time")
+    return (f"{where}, use {fastest.strategy} for speed ({faster}); {leanest.strategy} is leanest, "
+            f"needing {memory_share} of {fastest.strategy}'s memory at {_its_time(leanest, fastest)}")
 
 
 def _accuracy_line(fastest: Result, accurate: Result, with_error: list[Result], rounding: float) -> str:
@@ -183,7 +199,7 @@ def _accuracy_line(fastest: Result, accurate: Result, with_error: list[Result], 
                 f"{worst.strategy} is the least ({worst.rel_error:.1e})")
     return (f"{accurate.strategy} is the most accurate (rel. error {accurate.rel_error:.1e}, "
             f"{_times(fastest.rel_error / best_error)} closer than {fastest.strategy}) at "
-            f"{_times(accurate.time_s / fastest.time_s)} its time")
+            f"{_its_time(accurate, fastest)}")
 
 
 def _crossover(runs: list[Run], knob: str) -> str | None:

@@ -37,19 +37,32 @@ def compare(problem: str | Problem, strategies: str | Sequence[str | Strategy] |
     keep_gradients  every ok row carries its gradient (Result.gradient) and the Run the reference
                 (Run.reference): torch tensors; Run.gradient_arrays() gives them as numpy arrays
     """
+    return one_job(problem, strategies, params, dtype=dtype, device=device, seed=seed, threads=threads,
+                   max_memory=max_memory, max_time=max_time, min_run_time=min_run_time, compile=compile,
+                   keep_gradients=keep_gradients).entries[0].run
+
+
+def one_job(problem: str | Problem, strategies: str | Sequence[str | Strategy] | None = None,
+            params: dict[str, Any] | None = None, command: Sequence[str] = ("gradcmp.compare()",),
+            keep_gradients: bool = False, **settings):
+    """`compare` as the sweep it is (`gradcmp run` is a bench of one job): the finished
+    gradcmp.sweep.Sweep, no file written, its one entry's Run and its analysis. `settings` are
+    compare's keywords (dtype, device, seed, ...); those left out keep compare's defaults."""
+    from gradcmp.presets import Job, Preset
+    from gradcmp.sweep import Sweep
+
     load_plugins()
     chosen_problem = get_problem(problem) if isinstance(problem, str) else problem
     resolved = resolve_params(chosen_problem.knobs, params or {}, chosen_problem.name)
     if isinstance(strategies, str):
         strategies = [strategies]
     chosen = select_strategies(chosen_problem, list(strategies) if strategies is not None else None)
-    settings = _settings({}, dtype=dtype, device=device, seed=seed, threads=threads, max_memory=max_memory,
-                         max_time=max_time, min_run_time=min_run_time, compile=compile)
-
-    from gradcmp.run import run_problem
-
-    with thread_limits(settings.threads):
-        return run_problem(chosen_problem, resolved, chosen, settings, keep_gradients=keep_gradients)
+    checked = _settings({}, **settings)
+    sweep = Sweep(Preset("run", "command line"), [Job(1, chosen_problem, resolved, chosen, None, None)], checked,
+                  None, list(command), keep_gradients=keep_gradients)
+    with thread_limits(checked.threads):
+        sweep.run()
+    return sweep
 
 
 def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[str] | None = None,

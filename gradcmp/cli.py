@@ -80,7 +80,7 @@ def list_command(problem):
     """Problems (with params), strategies, and which strategy applies to which problem; with PROBLEM,
     that problem's params (help, default, range) and the strategies that apply to it."""
     from gradcmp.problems import PROBLEMS, get_problem
-    from gradcmp.report import list_tables
+    from gradcmp.report.table import list_tables
     from gradcmp.strategies import STRATEGIES
 
     if problem is None:
@@ -91,7 +91,7 @@ def list_command(problem):
         for plugin in SEEN:
             console.print(plugin.line(), style="red" if plugin.error else None, highlight=False, markup=False)
         return
-    from gradcmp.problem_sheet import problem_sheet
+    from gradcmp.report.sheet import problem_sheet
 
     try:
         chosen = get_problem(problem)
@@ -179,6 +179,25 @@ def _check_device(settings: Settings) -> None:
         raise _usage(error, "--device") from None
 
 
+def _format_option(command):
+    from gradcmp.report import FORMATS
+
+    return click.option("--format", "output_format", type=click.Choice(FORMATS), default="table",
+                        show_default=True, help="What to print on stdout.")(command)
+
+
+def _print(sweep, output_format: str) -> None:
+    """The sweep in the chosen format on stdout (gradcmp.report.export)."""
+    from gradcmp.report import export
+
+    if output_format == "table":
+        console = _console()
+        console.print(export(sweep, output_format, console.width))
+    else:
+        text = export(sweep, output_format)
+        click.echo(text, nl=not text.endswith("\n"))
+
+
 def _save_gradients_option(command):
     return click.option("--save-gradients", metavar="FILE.npz",
                         help="Also write every gradient computed and the reference, as numpy arrays "
@@ -199,18 +218,19 @@ def _write_gradients(path: str, arrays: dict) -> None:
               help="Problem name (see `gradcmp list`), or your own FILE.py:NAME or package.module:NAME "
                    "(imported only then; see docs/extending.md).")
 @click.option("--strategy", "-s", "strategies", multiple=True,
-              help="Strategy name; repeat for several. Default: every strategy (inapplicable ones shown as skipped).")
+              help="Strategy name; repeat for several. Default: every strategy (those that do not apply named under the table).")
 @click.option("--size", "-n", type=int, callback=_positive_int,
               help="The problem's main param (matrix side, ODE steps, ...: see `gradcmp list PROBLEM`).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Set any param of the problem; repeatable.")
 @settings_options
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_format_option
 @_save_gradients_option
 @click.option("--tolerance", type=float, callback=_positive_float, metavar="REL",
               help="Exit 1 when an ok row's relative error exceeds REL (e.g. 1e-6).")
 def run_command(problem, strategies, size, params, output_format, save_gradients, tolerance, **measuring):
     """Compute one problem's gradient with each strategy; print time, memory and error."""
-    import gradcmp
+    from gradcmp.api import one_job
+    from gradcmp.gate import over_tolerance
     from gradcmp.problems import get_problem
 
     try:
@@ -227,24 +247,15 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
                 raise ConfigError(f"--size and --param {chosen_problem.main_knob}= both set "
                                   f"{chosen_problem.main_knob}; give one")
             given[chosen_problem.main_knob] = str(size)
-        run = gradcmp.compare(chosen_problem, list(dict.fromkeys(strategies)) or None, given,
-                              keep_gradients=bool(save_gradients),
-                              **{key: value for key, value in measuring.items() if value is not None})
+        sweep = one_job(chosen_problem, list(dict.fromkeys(strategies)) or None, given, sys.argv,
+                        keep_gradients=bool(save_gradients), **measuring)
     except ConfigError as error:
         raise _usage(error) from None
+    run = sweep.entries[0].run
     if save_gradients:
         _write_gradients(save_gradients, run.gradient_arrays())
-    if output_format == "json":
-        from gradcmp.results import dumps
-
-        click.echo(dumps(run.to_json()))
-    else:
-        from gradcmp.report import run_table
-
-        console = _console()
-        console.print(run_table(run, console.width))
-    over = [f"{result.strategy} ({result.rel_error:.1e})" for result in run.results if tolerance is not None
-            and result.status == "ok" and result.rel_error is not None and not result.rel_error <= tolerance]
+    _print(sweep, output_format)
+    over = over_tolerance(run, tolerance)
     if over:
         click.echo(f"over the tolerance {tolerance:g}: {', '.join(over)}", err=True)
     sys.exit(1 if over or any(result.status == "failed" for result in run.results) else 0)
@@ -285,8 +296,7 @@ def _sizes(ctx, param, value):
 @click.option("--output", "-o", metavar="FILE.json",
               help="Results file, rewritten after every row; never another run's, the baseline or the preset. "
                    "Default: results-<preset>-<time>-<pid>.json")
-@click.option("--format", "output_format", type=click.Choice(["table", "json", "csv", "markdown"]),
-              default="table", show_default=True, help="What to print on stdout.")
+@_format_option
 @click.option("--baseline", metavar="OLD.json", help="Compare row by row with an earlier results file.")
 @click.option("--fail-on-regression", type=float, callback=_ratio, metavar="RATIO",
               help="Exit 1 when a time or memory ratio against --baseline exceeds RATIO (e.g. 1.5).")
@@ -346,50 +356,44 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
 
 def _bench(sweep, output_format, baseline, baseline_runs, baseline_document, fail_on_regression, plot,
            save_gradients, front, memory_budget) -> bool:
-    """Measure, compare, print; True when the gate failed."""
+    """Measure, then print what the library made of it; True when the gate failed."""
     from gradcmp.config import thread_limits
-    from gradcmp.results import dumps
+    from gradcmp.gate import against_baseline, machine_of, verdict
+    from gradcmp.report.table import comparison, verdict_lines
 
     sweep.save()
     with thread_limits(sweep.settings.threads):
         _measure(sweep)
-    entries = sweep.entries
     if save_gradients:
         from gradcmp.sweep import gradient_arrays
 
-        _write_gradients(save_gradients, gradient_arrays(entries))
-    laws, recommendations = sweep.analysis()
+        _write_gradients(save_gradients, gradient_arrays(sweep.entries))
     out, err = _console(), _console(stderr=True)
     human = out if output_format == "table" else err
-    failed = False
+    report = None
     if baseline:
-        failed = _report_baseline(sweep, baseline, baseline_document, baseline_runs, fail_on_regression, human)
-    sweep.save()
-
-    from gradcmp.bench_report import bench_csv, bench_markdown, bench_tables
-
-    if output_format == "table":
-        out.print(bench_tables(entries, recommendations, laws, out.width))
-    elif output_format == "markdown":
-        click.echo(bench_markdown(entries, recommendations, laws))
-    elif output_format == "csv":
-        click.echo(bench_csv(entries), nl=False)
-    else:
-        click.echo(dumps(sweep.saved))
+        report = against_baseline(baseline, baseline_runs, [entry.run for entry in sweep.entries],
+                                  machine_of(baseline_document, baseline_runs), sweep.header.get("machine", {}),
+                                  fail_on_regression)
+        sweep.extra["baseline"] = report.to_json()
+        sweep.save()
+        human.print(comparison(report, human.width), highlight=False)
+    _print(sweep, output_format)
     if front or memory_budget:
         from gradcmp.frontier import front_report
 
-        human.print(front_report(entries, memory_budget))
-    if plot and (front or memory_budget):
-        from gradcmp.plot import save_front_plot
+        human.print(front_report(sweep.entries, memory_budget))
+    if plot:
+        from gradcmp.plot import save_front_plot, save_plot
 
-        save_front_plot(entries, plot, memory_budget)
-    elif plot:
-        from gradcmp.plot import save_plot
-
-        save_plot(entries, plot)
+        if front or memory_budget:
+            save_front_plot(sweep.entries, plot, memory_budget)
+        else:
+            save_plot(sweep.entries, plot)
         human.print(f"plot: {plot}")
-    return _summary(sweep, human) or failed
+    result = verdict(sweep.entries)
+    human.print(verdict_lines(result, sweep.path, sweep.lost), highlight=False)
+    return result.failed or (report is not None and report.failed)
 
 
 def _measure(sweep) -> None:
@@ -413,84 +417,6 @@ def _measure(sweep) -> None:
             raise
 
 
-def _report_baseline(sweep, path, document, runs, threshold, console) -> bool:
-    """Print the comparison with the baseline, record it in the results; True when the gate failed
-    (a row regressed, or nothing could be compared against the threshold)."""
-    from gradcmp.results import compare_runs
-
-    current = [entry.run for entry in sweep.entries]
-    comparisons, only_new, only_old = compare_runs(runs, current)
-    regressed, nothing = _print_comparison(comparisons, only_new, only_old, threshold, console, runs, current,
-                                           document.get("machine") or (runs[0].machine if runs else {}),
-                                           sweep.header.get("machine", {}), path)
-    sweep.extra["baseline"] = {
-        "path": path, "threshold": threshold, "only_now": only_new, "only_in_baseline": only_old,
-        "rows": [{"problem": c.run.problem, "params": c.run.params, "strategy": c.new.strategy,
-                  "time_ratio": c.time_ratio, "memory_ratio": c.memory_ratio} for c in comparisons],
-        "regressions": regressed, "nothing_compared": nothing,
-    }
-    return bool(regressed) or (threshold is not None and nothing is not None)
-
-
-def _print_comparison(comparisons, only_new, only_old, threshold, console, old_runs, new_runs, old_machine,
-                      new_machine, baseline_path) -> tuple[list[str], str | None]:
-    """The comparison, led by what makes it doubtful (other problems, another machine); the regressed rows
-    (empty without a threshold) and why nothing could be compared (None when something was)."""
-    from gradcmp.bench_report import comparison_table, machine_note
-
-    old_problems = sorted({run.problem for run in old_runs})
-    new_problems = sorted({run.problem for run in new_runs})
-    if old_problems != new_problems:
-        console.print(f"the baseline measured {', '.join(old_problems) or 'nothing'}, this run "
-                      f"{', '.join(new_problems) or 'nothing'}: only rows of the same problem are compared",
-                      style="yellow", highlight=False)
-    note = machine_note(old_machine, new_machine)
-    if note:
-        console.print(note, style="yellow")
-    nothing = None
-    if not comparisons:
-        failed = sum(result.status == "failed" for run in new_runs for result in run.results)
-        nothing = ("nothing compared: no row was measured (status ok) in both files"
-                   + (f"; {failed} new rows failed" if failed else ""))
-        console.print(nothing, style="bold red", highlight=False)
-        return [], nothing
-    console.print(comparison_table(comparisons, threshold, console.width))
-    console.print(f"{len(comparisons)} rows compared with {baseline_path}; {only_new} only now, "
-                  f"{only_old} only in the baseline", highlight=False)
-    regressed = [f"{c.run.problem} {' '.join(f'{k}={v}' for k, v in c.run.params.items())} {c.new.strategy}"
-                 for c in comparisons if threshold is not None and c.regressed(threshold)]
-    if regressed:
-        console.print(f"{len(regressed)} rows regressed beyond {threshold:g}x: {'; '.join(regressed)}",
-                      style="bold red", highlight=False)
-    elif threshold is not None:
-        console.print(f"no row regressed beyond {threshold:g}x", style="green")
-    return regressed, None
-
-
-def _summary(sweep, console) -> bool:
-    """The last line: row counts, where the file is, and the CI gate's verdict; True when it failed."""
-    from collections import Counter
-
-    from gradcmp.sweep import gate_failures
-
-    counts = Counter(result.status for entry in sweep.entries for result in entry.run.results)
-    failures = gate_failures(sweep.entries)
-    console.print(f"{sum(counts.values())} rows: {counts['ok']} ok, {counts['skipped']} skipped, "
-                  f"{counts['failed']} failed; results in {sweep.path}", highlight=False)
-    if sweep.lost:
-        console.print(sweep.lost, style="bold red", highlight=False)
-    if failures:
-        console.print(f"gate FAILED on {len(failures)} rows: " + "; ".join(failures), style="bold red",
-                      highlight=False)
-    else:
-        expected = sorted({f"{entry.run.problem} {result.strategy}" for entry in sweep.entries
-                           for result in entry.run.results if result.strategy in entry.job.expect_failure
-                           and result.status != "skipped"})
-        console.print("gate passed: no row failed or exceeded its tolerance"
-                      + (f" but those expected to ({', '.join(expected)})" if expected else ""), style="green")
-    return bool(failures)
-
-
 @main.command("compare")
 @click.argument("baseline", metavar="OLD.json")
 @click.argument("current", metavar="NEW.json")
@@ -498,16 +424,17 @@ def _summary(sweep, console) -> bool:
               help="Exit 1 when a time or memory ratio (new / old) exceeds RATIO.")
 def compare_command(baseline, current, fail_on_regression):
     """Compare two saved results files row by row (same problem, params, strategy, dtype, device)."""
-    from gradcmp.results import compare_runs, load_runs
+    from gradcmp.gate import against_baseline, machine_of
+    from gradcmp.report.table import comparison
+    from gradcmp.results import load_runs
 
     try:
         old_document, old_runs = load_runs(baseline)
         new_document, new_runs = load_runs(current)
     except ConfigError as error:
         raise _usage(error) from None
-    comparisons, only_new, only_old = compare_runs(old_runs, new_runs)
-    regressed, nothing = _print_comparison(
-        comparisons, only_new, only_old, fail_on_regression, _console(), old_runs, new_runs,
-        old_document.get("machine") or (old_runs[0].machine if old_runs else {}),
-        new_document.get("machine") or (new_runs[0].machine if new_runs else {}), baseline)
-    sys.exit(1 if regressed or nothing else 0)
+    report = against_baseline(baseline, old_runs, new_runs, machine_of(old_document, old_runs),
+                              machine_of(new_document, new_runs), fail_on_regression)
+    console = _console()
+    console.print(comparison(report, console.width), highlight=False)
+    sys.exit(1 if report.regressions or report.nothing_compared else 0)

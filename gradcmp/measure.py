@@ -257,7 +257,7 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
     try:
         clean(device)
         timing = time_repeats(call, threads, min_run_time)
-        row.time_s, row.time_iqr_s = timing.median, timing.iqr
+        row.time_s, row.time_iqr_s, row.repeats = timing.median, timing.iqr, len(timing.times)
     except Exception as error:
         row.notes.append(f"time not measured: {deadline.describe(error)}")
     return row

@@ -26,6 +26,7 @@ class Result:
     reason: str | None = None
     time_s: float | None = None  # median seconds per gradient
     time_iqr_s: float | None = None
+    repeats: int | None = None  # timed blocks the median and IQR come from (an IQR of fewer than 3 says little)
     primal_time_s: float | None = None  # median seconds of one loss evaluation
     compile_s: float | None = None  # seconds spent compiling (compiled strategies only), not in time_s
     peak_bytes: int | None = None
@@ -35,6 +36,7 @@ class Result:
     max_abs_error: float | None = None
     stats: dict[str, int] = field(default_factory=dict)  # counters, e.g. function evaluations
     notes: list[str] = field(default_factory=list)  # measurements that failed, unreliable figures
+    not_applicable: bool = False  # skipped because the strategy cannot apply to this problem at all
     # the gradient itself (a tensor), kept on ok rows when asked for (compare(keep_gradients=True)); not in JSON
     gradient: Any = field(default=None, repr=False, compare=False, metadata={"json": False})
 
@@ -219,9 +221,9 @@ RUN_FIELDS = {"problem": (str,), "params": (dict,), "dtype": (str,), "device": (
               "threads": (int,), "info": (dict, None), "machine": (dict, None), "results": (list,)}
 RUN_REQUIRED = ("problem", "params", "dtype", "device", "seed", "threads", "results")
 RESULT_FIELDS = {"strategy": (str,), "status": (str,), "reason": (str, None), "time_s": (*_NUMBER, None),
-                 "time_iqr_s": (*_NUMBER, None), "primal_time_s": (*_NUMBER, None), "peak_bytes": (int, None),
+                 "time_iqr_s": (*_NUMBER, None), "repeats": (int, None), "primal_time_s": (*_NUMBER, None), "peak_bytes": (int, None),
                  "saved_bytes": (int, None), "rel_error": (*_NUMBER, None), "max_abs_error": (*_NUMBER, None),
-                 "stats": (dict, None)}
+                 "stats": (dict, None), "not_applicable": (bool, None)}
 STATUSES = ("ok", "skipped", "failed")
 _WORDS = {str: "a string", int: "an integer", float: "a number", dict: "an object", list: "a list",
           bool: "true or false", None: "null"}

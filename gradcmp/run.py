@@ -98,7 +98,8 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
             pass
     for strategy, reason in with_compiled(chosen) if settings.compile else chosen:
         if reason:
-            result = Result(strategy.name, "skipped", reason=reason)
+            result = Result(strategy.name, "skipped", reason=reason,
+                            not_applicable=strategy.applies_to(problem) is not None)
         elif blocked:
             result = Result(strategy.name, *blocked)
         else:

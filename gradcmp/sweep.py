@@ -14,6 +14,7 @@ from typing import Callable
 from gradcmp import __version__
 from gradcmp.analysis import recommend, scaling_laws
 from gradcmp.config import Settings
+from gradcmp.gate import gate_failures, params_text
 from gradcmp.presets import Job, Preset
 from gradcmp.results import Result, Run, default_output, machine_info, write_json_atomic
 
@@ -38,28 +39,11 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def gate_failures(entries: list[Entry]) -> list[str]:
-    """Rows that fail CI: status failed, or a rel. error above the case's tolerance (the other way
-    round for the case's expect_failure strategies)."""
-    failures = []
-    for entry in entries:
-        where = f"{entry.run.problem} {_params(entry.run.params)}"
-        for result in entry.run.results:
-            problem = entry.job.gate_problem(result)
-            if problem:
-                failures.append(f"{where} {result.strategy}: {problem}")
-    return failures
-
-
 def gradient_arrays(entries: list[Entry]) -> dict:
     """Every kept gradient and reference of a sweep as numpy arrays, keyed
     'case<N>/<problem> <param>=<value> .../<strategy or reference>'."""
-    return {f"case{entry.job.case}/{entry.run.problem} {_params(entry.run.params)}/{name}": array
+    return {f"case{entry.job.case}/{entry.run.problem} {params_text(entry.run.params)}/{name}": array
             for entry in entries for name, array in entry.run.gradient_arrays().items()}
-
-
-def _params(params: dict) -> str:
-    return " ".join(f"{key}={value}" for key, value in params.items())
 
 
 def by_case(entries: list[Entry]) -> list[list[Entry]]:
@@ -81,6 +65,8 @@ class Sweep:
         self.entries: list[Entry] = []
         self.status = "running"
         self.extra: dict = {}  # sections added after the sweep (the baseline comparison)
+        self.laws: list = []  # the analysis, made once when the sweep ends (see finish)
+        self.recommendations: list = []
         self.saved: dict = {}  # the document as last written
         self.lost: str | None = None  # why the rows are not in the file asked for, if they are not
         self.header = {
@@ -108,7 +94,7 @@ class Sweep:
             job, done = self.jobs[len(self.entries)], 0
         else:
             return None
-        return f"{job.problem.name} {_params(job.params)} {job.strategies[done][0].name}"
+        return f"{job.problem.name} {params_text(job.params)} {job.strategies[done][0].name}"
 
     def run(self, on_row: Callable[[Entry, Result], None] = lambda entry, result: None) -> None:
         """Measure every job in turn, saving the file after each row; Interrupted passes through."""
@@ -130,29 +116,27 @@ class Sweep:
             entry.run = run_problem(job.problem, job.params, job.strategies, self.settings, on_result,
                                     self.keep_gradients)
             self.save()
-        self.status = "complete"
+        self.finish("complete")
+
+    def finish(self, status: str) -> None:
+        """End the sweep (complete, interrupted): analyse the entries once, and save."""
+        self.status = status
+        self.laws, self.recommendations = analyse(self.entries)
+        self.save()
 
     def analysis(self) -> tuple[list, list]:
-        """(scaling laws, recommendations) of the finished entries, case by case."""
-        laws, recommendations = [], []
-        for group in by_case(self.entries):
-            runs = [entry.run for entry in group]
-            knob = group[0].job.sweep
-            if knob:
-                laws.extend(scaling_laws(group[0].run.problem, knob, runs))
-            recommendations.append(recommend(runs, knob))
-        return laws, recommendations
+        """(scaling laws, recommendations) of the entries, as analysed when the sweep ended."""
+        return self.laws, self.recommendations
 
     def document(self) -> dict:
-        laws, recommendations = self.analysis() if self.status != "running" else ([], [])
         failures = gate_failures(self.entries)
         return {
             **self.header,
             "status": self.status,  # running | complete | interrupted | crashed
             "updated": _now(),
             "runs": [entry.to_json() for entry in self.entries],
-            "scaling": [law.to_json() for law in laws],
-            "recommendations": [recommendation.to_json() for recommendation in recommendations],
+            "scaling": [law.to_json() for law in self.laws],
+            "recommendations": [recommendation.to_json() for recommendation in self.recommendations],
             "gate": {"passed": not failures, "failures": failures},
             **self.extra,
         }
@@ -176,5 +160,16 @@ class Sweep:
 
     def stop(self) -> None:
         """Record the interruption in the file."""
-        self.status = "interrupted"
-        self.save()
+        self.finish("interrupted")
+
+
+def analyse(entries: list[Entry]) -> tuple[list, list]:
+    """(scaling laws, recommendations) of finished entries, case by case."""
+    laws, recommendations = [], []
+    for group in by_case(entries):
+        runs = [entry.run for entry in group]
+        knob = group[0].job.sweep
+        if knob:
+            laws.extend(scaling_laws(group[0].run.problem, knob, runs))
+        recommendations.append(recommend(runs, knob))
+    return laws, recommendations

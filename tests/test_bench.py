@@ -1,6 +1,5 @@
 """`gradcmp bench`: fits, recommendations, rendering of fixed records, the results file, interruption,
 baselines, the CI gate, plots, and the smoke preset CI runs."""
-import io
 import json
 import os
 import signal
@@ -11,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from rich.console import Console
 
 from gradcmp.analysis import fit_power_law, recommend, scaling_laws
-from gradcmp.sweep import Entry, gate_failures
-from gradcmp.bench_report import bench_csv, bench_markdown, case_table
+from gradcmp.gate import gate_failures
+from gradcmp.sweep import Entry
 from gradcmp.cli import main
 from gradcmp.presets import Job
 from gradcmp.problems import PROBLEMS
@@ -89,6 +87,14 @@ def test_recommendation_reports_where_the_fastest_strategy_changes_along_the_swe
     assert lines[0] == "at size=256, use vjp: fastest and leanest, 2.6x faster than jvp and needs 100% of jvp's memory"
 
 
+def test_times_within_their_spread_are_as_fast_not_1x_faster():
+    tie = [_ok("vjp", 1.00e-3, 100, 1e-16), _ok("jvp", 1.005e-3, 300, 1e-16)]  # IQRs 1% of the time
+    assert recommend([_entry(8, tie).run]).lines[0] == \
+        "at size=8, use vjp: fastest and leanest, as fast as jvp and needs 33% of jvp's memory"
+    apart = [_ok("vjp", 1.00e-3, 100, 1e-16), _ok("jvp", 1.04e-3, 300, 1e-16)]
+    assert "1.04x faster than jvp" in recommend([_entry(8, apart).run]).lines[0]
+
+
 def test_recommendation_reads_the_largest_size_where_strategies_still_compete():
     runs = [_entry(16, [_ok("jvp", 0.004, 300, 1e-16), _ok("vjp", 0.001, 100, 1e-16)]).run,
             _entry(32, [_ok("jvp", 0.030, 900, 1e-16), _ok("vjp", 0.002, 300, 1e-16)]).run,
@@ -100,54 +106,12 @@ def test_recommendation_reads_the_largest_size_where_strategies_still_compete():
     )
 
 
-def _render(renderable, width=120) -> str:
-    console = Console(file=io.StringIO(), width=width, color_system=None)
-    console.print(renderable)
-    return "".join(line.rstrip() + "\n" for line in console.file.getvalue().splitlines())
-
-
 FIXED = [
     _entry(8, [_ok("vjp", 2e-4, 2560, 2.8e-16), _ok("finite-diff", 1.4e-2, 2600, 3.7e-10),
                Result("jacobian", "skipped", reason="too big")]),
     _entry(16, [_ok("vjp", 3e-4, 10240, 3e-16), _ok("finite-diff", 2e-1, 9000, 2e-7),
                 Result("jacobian", "failed", reason="RuntimeError: boom")]),
 ]
-
-EXPECTED_TABLE = """\
-inv-norm  float64 cpu  threads=2
-┏━━━━━━┳━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━┓
-┃ size ┃ strategy    ┃ status  ┃ time (median ± IQR) ┃ x primal ┃ peak mem ┃ saved ┃ rel. error ┃ best             ┃
-┡━━━━━━╇━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━┩
-│    8 │ vjp         │ ok      │       200 us ± 2 us │       2x │  2.5 KiB │     - │    2.8e-16 │ fastest, leanest │
-│      │ finite-diff │ ok      │      14 ms ± 140 us │     140x │  2.5 KiB │     - │    3.7e-10 │                  │
-│      │ jacobian    │ skipped │                   - │        - │        - │     - │          - │                  │
-├──────┼─────────────┼─────────┼─────────────────────┼──────────┼──────────┼───────┼────────────┼──────────────────┤
-│   16 │ vjp         │ ok      │       300 us ± 3 us │       3x │ 10.0 KiB │     - │    3.0e-16 │ fastest          │
-│      │ finite-diff │ ok      │       200 ms ± 2 ms │   2e+03x │  8.8 KiB │     - │    2.0e-07 │ leanest          │
-│      │ jacobian    │ failed  │                   - │        - │        - │     - │          - │                  │
-└──────┴─────────────┴─────────┴─────────────────────┴──────────┴──────────┴───────┴────────────┴──────────────────┘
-tolerance: rel. error <= 1e-08
-"""
-
-
-def test_table_groups_rows_by_size_and_marks_the_fastest_and_leanest():
-    assert _render(case_table(FIXED)) == EXPECTED_TABLE
-
-
-def test_markdown_bolds_the_fastest_and_leanest():
-    recommendations = [recommend([entry.run for entry in FIXED], "size")]
-    text = bench_markdown(FIXED, recommendations, [])
-    assert "| 16 | vjp | ok | **300 us ± 3 us** | 3x | 10.0 KiB | - | 3.0e-16 | fastest |" in text
-    assert "| 16 | finite-diff | ok | 200 ms ± 2 ms | 2e+03x | **8.8 KiB** | - | 2.0e-07 | leanest |" in text
-    assert "- jacobian skipped at size=8: too big" in text
-    assert "- jacobian failed at size=16: RuntimeError: boom" in text
-
-
-def test_csv_has_one_line_per_row_with_raw_numbers():
-    lines = bench_csv(FIXED).splitlines()
-    assert len(lines) == 1 + 6
-    assert lines[1] == '1,inv-norm,"{""size"": 8}",float64,cpu,2,vjp,ok,,0.0002,2e-06,0.0001,2560,,2.8e-16,2.8e-16,1e-08,{}'
-
 
 def test_gate_names_failed_rows_and_rows_over_tolerance():
     assert gate_failures(FIXED) == [
@@ -223,6 +187,18 @@ def test_tiny_sweep_saves_every_row_with_its_configuration(tmp_path):
     assert json.loads(result.stdout) == json.loads(output.read_text())  # --format json: the same document
     _, runs = load_runs(str(output))
     assert len(runs) == 6
+
+
+def test_a_sweep_is_analysed_once(tmp_path, monkeypatch):
+    from gradcmp import sweep as sweep_module
+
+    calls, analyse = [], sweep_module.analyse
+    monkeypatch.setattr(sweep_module, "analyse", lambda entries: calls.append(len(entries)) or analyse(entries))
+    result, output = _bench(tmp_path, "--problem", "inv-norm", "--sizes", "2,3,4", "-s", "vjp", "--threads", "1",
+                            "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    assert calls == [3] and "scaling: vjp: time ~ size^" in result.output
+    assert json.loads(output.read_text())["recommendations"][0]["fastest"] == "vjp"
 
 
 def test_bench_against_a_baseline_fails_on_regression(tmp_path):

@@ -137,3 +137,20 @@ def test_threads_are_fixed_and_reported():
     result = invoke("run", "-p", "inv-norm", "-n", "4", "-s", "vjp", "--threads", "1", "--format", "json", *FAST)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["threads"] == 1
+
+
+def test_run_prints_every_format_bench_does():
+    args = ["run", "-p", "inv-norm", "-n", "4", "-s", "vjp", "--threads", "1", *FAST]
+    csv_lines = invoke(*args, "--format", "csv").output.splitlines()
+    assert csv_lines[0].startswith("case,problem,params") and csv_lines[1].startswith('1,inv-norm,"{""size"": 4}"')
+    assert invoke(*args, "--format", "markdown").output.startswith("### inv-norm  size=4  float64 cpu  threads=1")
+    row = json.loads(invoke(*args, "--format", "json").output)["results"][0]
+    assert isinstance(row["repeats"], int) and row["repeats"] >= 1
+
+
+def test_run_collapses_inapplicable_strategies_to_one_line():
+    result = invoke("run", "-p", "inv-norm", "-n", "4", "--threads", "1", *FAST)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "not applicable to inv-norm: backprop, checkpoint, adjoint," in text and "(they need an ODE problem)" in text
+    assert "backprop skipped" not in text and "│ backprop" not in result.output

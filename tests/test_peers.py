@@ -8,7 +8,7 @@ from rich.console import Console
 
 from gradcmp.cli import main
 from gradcmp.problems import PROBLEMS
-from gradcmp.report import list_tables
+from gradcmp.report.table import list_tables
 from gradcmp.strategies import select_strategies
 from gradcmp.strategies import STRATEGIES
 

@@ -6,6 +6,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcmp.config import Knob
+from gradcmp.report.case import not_applicable
 
 
 def param_range(knob: Knob) -> str:
@@ -40,6 +41,5 @@ def problem_sheet(problem, strategies) -> Group:
         unavailable = strategy.unavailable()
         applying.add_row(strategy.name,
                          Text(strategy.description + (f" [unavailable: {unavailable}]" if unavailable else "")))
-    notes = [Text(f"not applicable to {problem.name}: {', '.join(names)} ({reason})")
-             for reason, names in left_out.items()]
+    notes = [Text(not_applicable(problem.name, names, reason)) for reason, names in left_out.items()]
     return Group(params, applying, *notes)

@@ -1,0 +1,30 @@
+"""Rendering: records in, text out; nothing here measures.
+
+cells     how one time, ratio, size or error reads, everywhere
+case      what a case (or a run: a case of one configuration) shows, as cells
+table     the terminal tables (cases, lists, comparisons, the gate's verdict)
+markdown  the same cases as Markdown; csvtext one line per row; jsontext the records
+sheet     `gradcmp list PROBLEM`
+"""
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+def export(sweep, output_format: str, width: int | None = None):
+    """A finished sweep (gradcmp.sweep.Sweep) in one of FORMATS: a rich renderable for "table", text for the
+    others. `run` and `bench` both print through here."""
+    if output_format == "table":
+        from gradcmp.report.table import sweep_tables
+
+        return sweep_tables(sweep, width)
+    if output_format == "markdown":
+        from gradcmp.report.markdown import markdown
+
+        return markdown(sweep)
+    if output_format == "csv":
+        from gradcmp.report.csvtext import csv_text
+
+        return csv_text(sweep)
+    from gradcmp.report.jsontext import json_text
+
+    return json_text(sweep)
