@@ -251,6 +251,7 @@ def test_interrupted_sweep_leaves_valid_json_with_the_finished_rows(tmp_path, si
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
 
 
+@pytest.mark.slow  # ~40 s: CI runs it (`pytest -m slow`)
 def test_smoke_preset_passes(tmp_path):
     """What CI runs: every problem x every applicable strategy within tolerance, and the backsolve
     adjoint on the stiff problem caught (failed, or over tolerance), never passed off as right."""

@@ -13,6 +13,9 @@ from gradcmp.measure import measure_strategy
 from gradcmp.problems import PROBLEMS
 from gradcmp.strategies import STRATEGIES
 
+# JAX compiles afresh in each test (seconds each): slow, run by CI's second pass (`pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 PEERS = {"diffrax-direct": "backprop", "diffrax-checkpoint": "backprop", "diffrax-backsolve": "adjoint"}
 ODE_PROBLEMS = [name for name, problem in PROBLEMS.items() if "ode" in problem.provides]
 MISSING = "jax and diffrax and equinox are not installed; pip install -e '.[jax]' (or pip install jax jaxlib diffrax equinox)"

@@ -10,7 +10,7 @@ import torch
 
 from gradcmp.measure import gradient_errors
 from gradcmp.problems import PROBLEMS
-from gradcmp.strategies import STRATEGIES
+from gradcmp.strategies import STRATEGIES, Strategy
 
 # Finite differences carry truncation and rounding error of order eps^(2/3); every other strategy is
 # exact up to rounding (and, on ODE problems, the solver's error, which test_params keep below 1e-9).
@@ -19,10 +19,14 @@ TOLERANCE_32 = {"finite-diff": 5e-2}
 
 
 def applicable_pairs():
+    """(strategy, problem) for every pair that applies; a JIT-compiled peer (one that reports its own
+    compile figures) compiles afresh in every test, seconds each, so its pairs are marked slow (CI runs them)."""
     for problem in PROBLEMS.values():
         for strategy in STRATEGIES.values():
             if strategy.applies_to(problem) is None:
-                yield pytest.param(strategy.name, problem.name, id=f"{strategy.name}-{problem.name}")
+                compiles = type(strategy).own_measurements is not Strategy.own_measurements
+                yield pytest.param(strategy.name, problem.name, id=f"{strategy.name}-{problem.name}",
+                                   marks=[pytest.mark.slow] if compiles else [])
 
 
 def gradient_of(strategy_name, instance):
