@@ -156,8 +156,8 @@ def settings_options(command):
                      help=f"Seconds of timed repeats per strategy, at most 60. "
                           f"[default: {defaults.min_run_time:g}]"),
         click.option("--compile", is_flag=True, default=None,
-                     help="Also measure each strategy's torch.compile'd form, where it has one (backprop: "
-                          "backprop-compiled), compile time apart."),
+                     help="Also measure each strategy's torch.compile'd form, where it has one (backprop, "
+                          "checkpoint, adjoint: NAME-compiled), compile time apart."),
     )
     for option in reversed(options):
         command = option(command)

@@ -6,7 +6,9 @@ from gradcmp.strategies.adjoint_checkpoint import STRATEGY as ADJOINT_CHECKPOINT
 from gradcmp.strategies.backprop import STRATEGY as BACKPROP
 from gradcmp.strategies.base import Skip, Strategy
 from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
+from gradcmp.strategies.compiled_adjoint import STRATEGY as COMPILED_ADJOINT
 from gradcmp.strategies.compiled_backprop import STRATEGY as COMPILED_BACKPROP
+from gradcmp.strategies.compiled_checkpoint import STRATEGY as COMPILED_CHECKPOINT
 from gradcmp.strategies.diffrax_backsolve import STRATEGY as DIFFRAX_BACKSOLVE
 from gradcmp.strategies.diffrax_checkpoint import STRATEGY as DIFFRAX_CHECKPOINT
 from gradcmp.strategies.diffrax_direct import STRATEGY as DIFFRAX_DIRECT
@@ -65,7 +67,8 @@ def select_strategies(problem: Problem, chosen: list | None) -> list[tuple[Strat
 
 
 # Compiled forms, measured right after the strategy they compile when `--compile` is given.
-COMPILED: dict[str, Strategy] = {"backprop": COMPILED_BACKPROP}
+COMPILED: dict[str, Strategy] = {"backprop": COMPILED_BACKPROP, "checkpoint": COMPILED_CHECKPOINT,
+                                  "adjoint": COMPILED_ADJOINT}
 
 
 def with_compiled(chosen: list[tuple[Strategy, str | None]]) -> list[tuple[Strategy, str | None]]:

@@ -1,0 +1,24 @@
+"""checkpoint with its steps compiled by torch.compile (`--compile`): backprop-compiled's reverse sweep,
+keeping only the uniform schedule's checkpoints (one state every round(sqrt(steps)) steps, or steps /
+checkpoints); the backward pass reruns each segment's chunks from its checkpoint (compiled calls) before
+the segment's chunk VJPs. The same gradient as checkpoint's, to rounding."""
+from __future__ import annotations
+
+import math
+
+from gradcmp.strategies.compiled_backprop import CompiledBackprop
+
+
+class CompiledCheckpoint(CompiledBackprop):
+    name = "checkpoint-compiled"
+    knobs = ("checkpoints",)
+    description = "checkpoint (uniform schedule) as a reverse sweep of torch.compile'd chunks (--compile)"
+
+    def segment_steps(self, system) -> int:
+        options = system.options
+        if options.schedule != "uniform":
+            raise ValueError(f"{self.name} takes the uniform schedule only, not {options.schedule}")
+        return -(-options.steps // options.checkpoints) if options.checkpoints else max(1, round(math.sqrt(options.steps)))
+
+
+STRATEGY = CompiledCheckpoint()
