@@ -26,15 +26,8 @@ class CompiledAdjoint(CompiledSweep):
 
         system = instance.ode
         theta = instance.x.detach()
-        _, z = system.solver_field()
-        observed, steps = [z], 0
-        with torch.no_grad():
-            for k, parts in chunks(system):
-                for dt, ts, n in parts:
-                    z = self.advance(system, dt, n)(z, theta, ts)
-                    steps += n
-                if k is not None:
-                    observed.append(z)
+        _, observed, steps = self.forward(system, theta, chunks(system))
+        z = observed[-1]  # the final time is the last observation
         states = torch.stack(observed).requires_grad_(True)
         (states_bar,) = torch.autograd.grad(system.loss_of_trajectory(states), states)
         theta, parts, leaves, params = parameter_leaves(system, theta)

@@ -25,17 +25,8 @@ class CompiledBackprop(CompiledSweep):
 
         system = instance.ode
         theta = instance.x.detach()
-        _, z = system.solver_field()
         segments = chunks(system, self.segment_steps(system))
-        kept, observed, steps = [], [z], 0
-        with torch.no_grad():
-            for k, parts in segments:
-                kept.append(z)
-                for dt, ts, n in parts:
-                    z = self.advance(system, dt, n)(z, theta, ts)
-                    steps += n
-                if k is not None:
-                    observed.append(z)
+        kept, observed, steps = self.forward(system, theta, segments)
         states = torch.stack(observed).requires_grad_(True)
         (state_bars,) = torch.autograd.grad(system.loss_of_trajectory(states), states)
         lam, theta_bar = state_bars[-1], torch.zeros_like(theta)

@@ -81,6 +81,23 @@ class CompiledSweep(Strategy):
         """Compiled (z, theta, ts) -> z after `steps` solver steps of size dt at times ts."""
         return self.compiled(("advance", dt, steps), lambda: _advance(system, dt, steps))
 
+    def forward(self, system, theta, segments):
+        """The forward solve through the compiled chunks, no graph: (state at each segment's start,
+        states at the observation times with x0 first, steps taken)."""
+        import torch
+
+        _, z = system.solver_field()
+        kept, observed, steps = [], [z], 0
+        with torch.no_grad():
+            for k, parts in segments:
+                kept.append(z)
+                for dt, ts, n in parts:
+                    z = self.advance(system, dt, n)(z, theta, ts)
+                    steps += n
+                if k is not None:
+                    observed.append(z)
+        return kept, observed, steps
+
     def chunk_vjp(self, system, dt: float, steps: int):
         """(z, theta, ts, lam) -> (lam J_z, lam J_theta) of those steps: the compiled chunk run under
         autograd (AOTAutograd's compiled backward), one graph node per chunk. Not torch.func.vjp inside
