@@ -56,6 +56,7 @@ def test_plot_with_the_front_draws_time_against_memory(tmp_path):
     """--plot with --memory-budget: one panel, time against peak memory, the front and the budget drawn."""
     from unittest import mock
 
+    pytest.importorskip("matplotlib")  # the [plot] extra
     import matplotlib.figure
 
     saved = []
