@@ -1,4 +1,5 @@
 """The memory frontier: Pareto front and the budget sentence from fixed records, and the bench flag."""
+import pytest
 from click.testing import CliRunner
 
 from gradcmp.cli import main
