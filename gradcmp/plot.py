@@ -32,16 +32,12 @@ def check_plot_path(path: str) -> None:
 
 def save_plot(entries, path: str) -> None:
     """One column per case (its sweep on the x axis, or the problem's main knob), time above memory."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
     from matplotlib.ticker import NullLocator
 
     from gradcmp.sweep import by_case
 
     groups = by_case(entries)
-    figure, axes = pyplot.subplots(2, len(groups), figsize=(5 * len(groups), 7.5), squeeze=False)
+    figure, axes = _pyplot().subplots(2, len(groups), figsize=(5 * len(groups), 7.5), squeeze=False)
     for column, group in enumerate(groups):
         knob = group[0].job.sweep or group[0].job.problem.main_knob
         strategies = dict.fromkeys(result.strategy for entry in group for result in entry.run.results)
@@ -60,33 +56,22 @@ def save_plot(entries, path: str) -> None:
         sizes = sorted({entry.run.params[knob] for entry in group})
         for row in range(2):
             axis = axes[row][column]
-            axis.set_xscale("log")
-            axis.set_yscale("log")
+            _log_log(axis)
             axis.set_xticks(sizes, [str(size) for size in sizes])  # the measured sizes, not 4 x 10^0
             axis.xaxis.set_minor_locator(NullLocator())
             axis.set_xlabel(knob)
-            axis.grid(True, which="both", alpha=0.3)
-            if axis.lines:
-                axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path)
-    pyplot.close(figure)
+    _save(figure, path)
 
 
 def save_front_plot(entries, path: str, budget: float | None) -> None:
     """One panel per configuration (gradcmp.frontier.groups): every gradient within tolerance as a
     point at (peak memory, time), log-log, labelled; the Pareto front joined as a staircase and
     ringed; the budget, when given, a vertical line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     from gradcmp.frontier import groups, pareto_front
     from gradcmp.units import human_bytes
 
     found = groups(entries, lambda entry: entry.job.tolerance)
-    figure, axes = pyplot.subplots(1, len(found), figsize=(6.5 * len(found), 5), squeeze=False)
+    figure, axes = _pyplot().subplots(1, len(found), figsize=(6.5 * len(found), 5), squeeze=False)
     for axis, (title, (points, tolerance)) in zip(axes[0], found.items()):
         front = pareto_front(points)
         axis.scatter([p.peak_bytes for p in points], [p.time_s for p in points], color="tab:gray", zorder=2)
@@ -102,13 +87,34 @@ def save_front_plot(entries, path: str, budget: float | None) -> None:
             axis.axvline(budget, color="tab:blue", linestyle="--", label=f"budget {human_bytes(budget)}")
         within = "" if tolerance is None else f", rel. error <= {tolerance:.0e}"
         axis.set_title(textwrap.fill(f"{title}{within}", 90), fontsize=7)
-        axis.set_xscale("log")
-        axis.set_yscale("log")
+        _log_log(axis)
         axis.set_xlabel("peak memory (bytes)")
         axis.set_ylabel("time per gradient (s)")
+    _save(figure, path)
+
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    return pyplot
+
+
+def _log_log(axis) -> None:
+    """Both scales logarithmic (before any ticks are set: a scale change resets them)."""
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+
+
+def _save(figure, path: str) -> None:
+    """Grid and legend on every panel, then write the figure and free it."""
+    for axis in figure.axes:
         axis.grid(True, which="both", alpha=0.3)
         if axis.lines:
             axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path)
-    pyplot.close(figure)
+    _pyplot().close(figure)

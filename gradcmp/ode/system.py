@@ -152,6 +152,15 @@ class OdeSystem:
         """J(theta): one solve, then the loss."""
         return self.loss_of_trajectory(self.trajectory(theta, counters))
 
+    def gradient_through(self, trajectory, theta, counters):
+        """dJ/dtheta by autograd through `trajectory(system, theta, counters)`, a differentiable solve
+        (an autograd Function with its own backward: checkpointed, adjoint, reversible) returning the states."""
+        import torch
+
+        theta = theta.detach().requires_grad_(True)
+        (theta_bar,) = torch.autograd.grad(self.loss_of_trajectory(trajectory(self, theta, counters)), theta)
+        return theta_bar
+
 
 def reference_options(tolerance: float = REFERENCE_TOLERANCE) -> SolverOptions:
     return SolverOptions(method="dopri5", rtol=tolerance, atol=tolerance, max_steps=1_000_000)

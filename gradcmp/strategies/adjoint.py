@@ -1,4 +1,6 @@
 """The continuous adjoint, backsolve (optimise-then-discretise, seed 3): x integrated backwards too."""
+import functools
+
 from gradcmp.strategies.base import Strategy
 
 
@@ -19,15 +21,10 @@ class Adjoint(Strategy):
     checkpointed = False
 
     def gradient(self, instance):
-        import torch
-
         from gradcmp.ode.adjoint import adjoint_trajectory
 
-        system = instance.ode
-        theta = instance.x.detach().requires_grad_(True)
-        states = adjoint_trajectory(system, theta, instance.counters, self.checkpointed)
-        (theta_bar,) = torch.autograd.grad(system.loss_of_trajectory(states), theta)
-        return theta_bar
+        trajectory = functools.partial(adjoint_trajectory, checkpointed=self.checkpointed)
+        return instance.ode.gradient_through(trajectory, instance.x, instance.counters)
 
 
 STRATEGY = Adjoint()

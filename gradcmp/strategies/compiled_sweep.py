@@ -14,6 +14,8 @@ compiled graph would break on.
 """
 from __future__ import annotations
 
+import abc
+
 import time
 import types
 
@@ -42,9 +44,9 @@ class CompiledSweep(Strategy):
         instance.counters["steps_accepted"] += steps
         return theta_bar
 
+    @abc.abstractmethod
     def _sweep(self, instance):
         """(theta_bar, forward steps taken) by compiled calls (self.compiled)."""
-        raise NotImplementedError
 
     def _prepare(self, instance) -> float:
         """Compile for this instance (two sweeps: the first compiles); the compile seconds."""

@@ -25,15 +25,9 @@ class Reversible(Strategy):
                        "chooses its steps while solving")
 
     def gradient(self, instance):
-        import torch
-
         from gradcmp.ode.reversible import reversible_trajectory
 
-        system = instance.ode
-        theta = instance.x.detach().requires_grad_(True)
-        states = reversible_trajectory(system, theta, instance.counters)
-        (theta_bar,) = torch.autograd.grad(system.loss_of_trajectory(states), theta)
-        return theta_bar
+        return instance.ode.gradient_through(reversible_trajectory, instance.x, instance.counters)
 
 
 STRATEGY = Reversible()
