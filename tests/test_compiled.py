@@ -1,6 +1,7 @@
 """--compile: backprop-, checkpoint- and adjoint-compiled, sweeps of torch.compile'd chunks of steps, give
 their eager strategy's gradient to rounding, with its compile time apart; a compile failure fails its row
 and the eager rows still run."""
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -10,7 +11,7 @@ from gradcmp.config import Settings
 from gradcmp.presets import load_preset
 from gradcmp.problems import PROBLEMS
 from gradcmp.run import run_problem
-from gradcmp.strategies import COMPILED, STRATEGIES, compiled_adjoint, compiled_sweep, select_strategies
+from gradcmp.strategies import COMPILED, STRATEGIES, compile_backend, compiled_adjoint, compiled_sweep, select_strategies
 
 
 def instance(problem="neural-ode", **params):
@@ -58,6 +59,20 @@ def test_compile_failure_fails_the_compiled_row_and_the_eager_rows_still_run(mon
         assert rows[f"{name}-compiled"].reason == "no compiler here"
         assert rows[name].status == "ok"
     assert rows["backprop"].compile_s is None
+
+
+def test_the_compiled_float64_tanh_is_within_8_ulp_of_torch_tanh():
+    x = torch.cat([torch.linspace(-30, 30, 200001, dtype=torch.float64),  # both forms and the switch at 1/8
+                   torch.logspace(-300, 0, 3001, dtype=torch.float64),
+                   -torch.logspace(-300, 0, 3001, dtype=torch.float64)])
+    got, want = compile_backend.tanh(x), torch.tanh(x)
+    ulps = (got - want).abs().numpy() / np.spacing(want.abs().numpy())
+    assert ulps.max() <= 8
+    edges = torch.tensor([0.0, -0.0, float("inf"), -float("inf"), 1e308, -1e308], dtype=torch.float64)
+    assert compile_backend.tanh(edges).tolist() == [0.0, -0.0, 1.0, -1.0, 1.0, -1.0]
+    assert torch.signbit(compile_backend.tanh(edges))[1]
+    assert compile_backend.tanh(torch.tensor([float("nan")], dtype=torch.float64)).isnan().all()
+    assert compile_backend.tanh(x.float()) is NotImplemented  # float32 keeps inductor's own tanh
 
 
 @pytest.mark.parametrize("eager", sorted(COMPILED))

@@ -26,7 +26,7 @@ class CompiledAdjoint(CompiledSweep):
 
         system = instance.ode
         theta = instance.x.detach()
-        _, observed, steps = self.forward(system, theta, chunks(system))
+        _, observed, steps = self.forward(system, theta, chunks(system, system.options.steps))  # keeps x0 only
         z = observed[-1]  # the final time is the last observation
         states = torch.stack(observed).requires_grad_(True)
         (states_bar,) = torch.autograd.grad(system.loss_of_trajectory(states), states)
