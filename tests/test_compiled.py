@@ -75,6 +75,17 @@ def test_the_compiled_float64_tanh_is_within_8_ulp_of_torch_tanh():
     assert compile_backend.tanh(x.float()) is NotImplemented  # float32 keeps inductor's own tanh
 
 
+@pytest.mark.parametrize("n", [4, 64])  # 4 x 64 x 4: summed by inductor; 64 x 64 x 64: MKL's
+def test_the_compiled_products_are_the_products(n):
+    a = torch.randn(64, n, dtype=torch.float64).t()  # a transposed first operand, as in a parameter's gradient
+    b, bias = torch.randn(n, 64, dtype=torch.float64).t(), torch.randn(n, dtype=torch.float64)
+    if n == 4:
+        torch.testing.assert_close(compile_backend._mm(a, b.contiguous()), a @ b, rtol=1e-14, atol=1e-13)
+    torch.testing.assert_close(compile_backend._mm(a, b), a @ b, rtol=1e-14, atol=1e-13)
+    torch.testing.assert_close(compile_backend._addmm(bias, a, b, beta=0.5, alpha=2.0),
+                               torch.addmm(bias, a, b, beta=0.5, alpha=2.0), rtol=1e-14, atol=1e-13)
+
+
 @pytest.mark.parametrize("eager", sorted(COMPILED))
 def test_dopri5_has_no_compiled_sweep(eager):
     with pytest.raises(ValueError, match="fixed-step methods only"):
