@@ -43,6 +43,8 @@ class _Commands(click.Group):
         previous = interrupt.install()
         try:
             try:
+                if interrupt.pending is not None:  # it arrived while gradcmp started: no work begins
+                    raise interrupt.pending
                 return super().invoke(ctx)
             finally:
                 sys.stdout.flush()

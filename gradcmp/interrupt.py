@@ -1,7 +1,9 @@
 """SIGINT and SIGTERM as an exception, so `run` and `bench` end with 130 and 143 and leave valid files.
 
-Installed before torch is imported (an interrupt then ends the process cleanly instead of leaving a
-module half-imported); the first signal raises Interrupted and is kept in `pending`, later ones are
+`python -m gradcmp` and the `gradcmp` command install the keeping form first, before any import: a
+signal while gradcmp starts is kept in `pending` and raised as the command begins, so it ends as cleanly
+as one later (no half-import's traceback). Each command installs the raising form: the first signal
+raises Interrupted and is kept in `pending`, later ones are
 ignored so the clean-up it starts (marking the results file `interrupted`, removing temporary files) is
 not itself interrupted. Code that swallows the exception cannot swallow the exit: the command's end
 raises `pending` again.
@@ -10,6 +12,7 @@ Nothing here imports anything heavy.
 from __future__ import annotations
 
 import signal
+import sys
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -28,16 +31,32 @@ class Interrupted(KeyboardInterrupt):
 pending: Interrupted | None = None
 
 
-def _handler(signum, frame):
+def _keep(signum, frame):
     global pending
     if pending is None:
         pending = Interrupted(signum)
-        raise pending
 
 
-def install() -> dict:
-    """Route SIGINT and SIGTERM to Interrupted; the handlers replaced, for `restore`."""
-    return {signum: signal.signal(signum, _handler) for signum in SIGNALS}
+def _handler(signum, frame):
+    if pending is None:  # the first signal; later ones are ignored
+        _keep(signum, frame)
+        _raise_pending()
+
+
+def _raise_pending(*_) -> None:
+    """Raise `pending`, or, while a module is being imported, again 50 ms later (SIGALRM): raised inside
+    torch's import, where C++ runs Python, the exception aborts the process (SIGABRT) instead of unwinding."""
+    if any(getattr(getattr(module, "__spec__", None), "_initializing", False) for module in list(sys.modules.values())):
+        signal.signal(signal.SIGALRM, _raise_pending)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        return
+    raise pending
+
+
+def install(raising: bool = True) -> dict:
+    """Route SIGINT and SIGTERM to Interrupted (raising: False, only keep it in `pending`, for a command
+    to raise as it starts); the handlers replaced, for `restore`."""
+    return {signum: signal.signal(signum, _handler if raising else _keep) for signum in SIGNALS}
 
 
 def restore(previous: dict) -> None:
