@@ -1,6 +1,8 @@
 """--compile: backprop-, checkpoint- and adjoint-compiled, sweeps of torch.compile'd chunks of steps, give
 their eager strategy's gradient to rounding, with its compile time apart; a compile failure fails its row
 and the eager rows still run."""
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -73,6 +75,12 @@ def test_the_compiled_float64_tanh_is_within_8_ulp_of_torch_tanh():
     assert torch.signbit(compile_backend.tanh(edges))[1]
     assert compile_backend.tanh(torch.tensor([float("nan")], dtype=torch.float64)).isnan().all()
     assert compile_backend.tanh(x.float()) is NotImplemented  # float32 keeps inductor's own tanh
+
+
+def test_the_lowerings_pickle_so_inductor_keeps_its_caches():
+    """inductor keys its on-disk caches on the decomposition table; an unpicklable one skips them."""
+    table = pickle.loads(pickle.dumps(compile_backend._lowerings()))
+    assert table[torch.ops.aten.tanh.default] is compile_backend.tanh
 
 
 @pytest.mark.parametrize("n", [4, 64])  # 4 x 64 x 4: summed by inductor; 64 x 64 x 64: MKL's

@@ -61,13 +61,30 @@ def _addmm(bias, a, b, beta=1, alpha=1):
     return (product if alpha == 1 else alpha * product) + (bias if beta == 1 else beta * bias)
 
 
-def inductor(graph, example_inputs):
-    """A torch.compile backend: inductor with the lowerings above and the C++ wrapper."""
+class _Lowerings(dict):
+    """inductor's decomposition table with the lowerings above. Pickled (inductor's on-disk caches key on
+    it) as this module's function and the hash of this file: the table's C++ functions cannot be pickled,
+    which made inductor skip its caches and compile every graph afresh each run."""
+
+    def __reduce__(self):
+        import hashlib
+        from pathlib import Path
+
+        return _lowerings, (hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),)
+
+
+def _lowerings(source_hash: str = "") -> _Lowerings:
     import torch
-    from torch._inductor.compile_fx import compile_fx
     from torch._inductor.decomposition import select_decomp_table
 
     aten = torch.ops.aten
-    table = {**select_decomp_table(), aten.tanh.default: tanh, aten.mm.default: _mm, aten.addmm.default: _addmm}
+    return _Lowerings({**select_decomp_table(), aten.tanh.default: tanh, aten.mm.default: _mm,
+                       aten.addmm.default: _addmm})
+
+
+def inductor(graph, example_inputs):
+    """A torch.compile backend: inductor with the lowerings above and the C++ wrapper."""
+    from torch._inductor.compile_fx import compile_fx
+
     return compile_fx(graph, example_inputs, config_patches={"cpp_wrapper": True, "pattern_matcher": False},
-                      decompositions=table)
+                      decompositions=_lowerings())
