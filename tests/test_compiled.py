@@ -92,6 +92,8 @@ def test_the_compiled_products_are_the_products(n):
     torch.testing.assert_close(compile_backend._mm(a, b), a @ b, rtol=1e-14, atol=1e-13)
     torch.testing.assert_close(compile_backend._addmm(bias, a, b, beta=0.5, alpha=2.0),
                                torch.addmm(bias, a, b, beta=0.5, alpha=2.0), rtol=1e-14, atol=1e-13)
+    x, w = torch.randn(64, 4, dtype=torch.float64), torch.randn(32, 4, dtype=torch.float64)  # an inner size of 4:
+    torch.testing.assert_close(compile_backend._mm(x, w.t()), x @ w.t(), rtol=1e-14, atol=1e-13)  # outer products
 
 
 @pytest.mark.parametrize("eager", sorted(COMPILED))
