@@ -102,9 +102,10 @@ def test_dopri5_has_no_compiled_sweep(eager):
         COMPILED[eager].gradient(instance(method="dopri5"))
 
 
-def test_compiled_checkpoint_refuses_the_binomial_schedule():
+@pytest.mark.parametrize("eager", ["checkpoint", "adjoint-checkpoint"])
+def test_compiled_checkpoints_refuse_the_binomial_schedule(eager):
     with pytest.raises(ValueError, match="uniform schedule only"):
-        COMPILED["checkpoint"].gradient(instance(schedule="binomial"))
+        COMPILED[eager].gradient(instance(schedule="binomial"))
 
 
 def test_without_compile_there_is_no_compiled_row():

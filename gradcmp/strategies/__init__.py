@@ -7,6 +7,7 @@ from gradcmp.strategies.backprop import STRATEGY as BACKPROP
 from gradcmp.strategies.base import Skip, Strategy
 from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
 from gradcmp.strategies.compiled_adjoint import STRATEGY as COMPILED_ADJOINT
+from gradcmp.strategies.compiled_adjoint_checkpoint import STRATEGY as COMPILED_ADJOINT_CHECKPOINT
 from gradcmp.strategies.compiled_backprop import STRATEGY as COMPILED_BACKPROP
 from gradcmp.strategies.compiled_checkpoint import STRATEGY as COMPILED_CHECKPOINT
 from gradcmp.strategies.diffrax_backsolve import STRATEGY as DIFFRAX_BACKSOLVE
@@ -68,7 +69,7 @@ def select_strategies(problem: Problem, chosen: list | None) -> list[tuple[Strat
 
 # Compiled forms, measured right after the strategy they compile when `--compile` is given.
 COMPILED: dict[str, Strategy] = {"backprop": COMPILED_BACKPROP, "checkpoint": COMPILED_CHECKPOINT,
-                                  "adjoint": COMPILED_ADJOINT}
+                                  "adjoint": COMPILED_ADJOINT, "adjoint-checkpoint": COMPILED_ADJOINT_CHECKPOINT}
 
 
 def with_compiled(chosen: list[tuple[Strategy, str | None]]) -> list[tuple[Strategy, str | None]]:

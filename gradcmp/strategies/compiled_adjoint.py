@@ -17,49 +17,58 @@ class CompiledAdjoint(CompiledSweep):
     name = "adjoint-compiled"
     description = "continuous adjoint (backsolve), each chunk of backward steps one torch.compile'd call (--compile)"
 
+    def segments(self, system):
+        """The forward's segments (compiled_sweep.chunks): one per observation interval, x0 alone kept."""
+        return chunks(system, system.options.steps)
+
     def _sweep(self, instance):
+        import torch
+
+        from gradcmp.ode.replay import parameter_leaves, theta_bar_of
+
+        system = instance.ode
+        segments = self.segments(system)
+        kept, observed, steps = self.forward(system, instance.x.detach(), segments)
+        states = torch.stack(observed).requires_grad_(True)
+        (states_bar,) = torch.autograd.grad(system.loss_of_trajectory(states), states)
+        theta, parts, leaves, params = parameter_leaves(system, instance.x.detach())
+        n = states[0].numel()
+        y = theta.new_zeros(2 * n + sum(leaf.numel() for leaf in leaves))
+        with torch.no_grad():
+            y = self._backward(system, y, states.detach(), states_bar, segments, kept,
+                               tuple(leaf.detach() for leaf in leaves), torch.is_tensor(params))
+        params_bar = [bar.view_as(leaf) for bar, leaf in zip(y[2 * n:].split([leaf.numel() for leaf in leaves]), leaves)]
+        return theta_bar_of(theta, parts, params_bar), steps
+
+    def _backward(self, system, y, states, states_bar, segments, kept, leaves, single):
+        """y at t_0: the augmented system solved back over each observation interval, x from the
+        forward state at its end."""
         import torch
 
         from gradcmp.ode.adjoint import _check_drift
         from gradcmp.ode.fixed_step import fixed_grid
-        from gradcmp.ode.replay import parameter_leaves, theta_bar_of
 
-        system = instance.ode
-        theta = instance.x.detach()
-        _, observed, steps = self.forward(system, theta, chunks(system, system.options.steps))  # keeps x0 only
-        z = observed[-1]  # the final time is the last observation
-        states = torch.stack(observed).requires_grad_(True)
-        (states_bar,) = torch.autograd.grad(system.loss_of_trajectory(states), states)
-        theta, parts, leaves, params = parameter_leaves(system, theta)
-        n = z.numel()
-        y = theta.new_zeros(2 * n + sum(leaf.numel() for leaf in leaves))
+        n = states[0].numel()
         grid = fixed_grid(system.times, system.options.steps)
-        times, dtype = system.times, z.dtype
-        with torch.no_grad():
-            for k in range(len(grid), 0, -1):
-                y[n:2 * n] += states_bar[k].reshape(-1)
-                y[:n] = states[k].reshape(-1)  # restart x from the forward solution
-                (start, dt, count), = fixed_grid((times[k], times[k - 1]), grid[k - 1][2])
-                for first in range(0, count, CHUNK):
-                    last = min(count, first + CHUNK)
-                    ts = torch.tensor([start + i * dt for i in range(first, last)], dtype=dtype, device=y.device)
-                    back = self.compiled(("backward", dt, last - first),
-                                         lambda: _backward(system, torch.is_tensor(params), dt, last - first))
-                    y = back(y, tuple(leaf.detach() for leaf in leaves), ts)
-                _check_drift(y[:n], states[k - 1], times[k - 1])
-        params_bar = [bar.view_as(leaf) for bar, leaf in zip(y[2 * n:].split([leaf.numel() for leaf in leaves]), leaves)]
-        return theta_bar_of(theta, parts, params_bar), steps
+        for k in range(len(grid), 0, -1):
+            y[n:2 * n] += states_bar[k].reshape(-1)
+            y[:n] = states[k].reshape(-1)  # restart x from the forward solution
+            (start, dt, count), = fixed_grid((system.times[k], system.times[k - 1]), grid[k - 1][2])
+            for first in range(0, count, CHUNK):
+                last = min(count, first + CHUNK)
+                ts = torch.tensor([start + i * dt for i in range(first, last)], dtype=y.dtype, device=y.device)
+                back = self.compiled(("backward", dt, last - first), lambda: _backward(system, single, dt, last - first))
+                y = back(y, leaves, ts)
+            _check_drift(y[:n], states[k - 1], system.times[k - 1])
+        return y
 
 
-def _backward(system, single: bool, dt: float, steps: int):
-    """(y, leaves, ts) -> y after `steps` steps of the augmented system (see gradcmp.ode.adjoint);
+def augmented_field(system, single: bool):
+    """(t, y, leaves) -> dy/dt of y = [x, lambda, theta_bar] (see gradcmp.ode.adjoint), by torch.func.vjp;
     `single`: the vector field takes one parameter tensor, not a tuple."""
     import torch
     from torch.func import vjp
 
-    from gradcmp.ode import SOLVERS
-
-    solver_step = SOLVERS[system.options.method].step
     rhs, z0 = system.solver_field()
     shape, n = z0.shape, z0.numel()
 
@@ -68,6 +77,16 @@ def _backward(system, single: bool, dt: float, steps: int):
         x_dot, pullback = vjp(lambda x, *p: rhs(t, x, p[0] if single else p), x, *leaves)
         x_bar, *params_bar = pullback(lam.neg())
         return torch.cat([x_dot.reshape(-1), x_bar.reshape(-1), *(bar.reshape(-1) for bar in params_bar)])
+
+    return field
+
+
+def _backward(system, single: bool, dt: float, steps: int):
+    """(y, leaves, ts) -> y after `steps` steps of the augmented system."""
+    from gradcmp.ode import SOLVERS
+
+    solver_step = SOLVERS[system.options.method].step
+    field = augmented_field(system, single)
 
     def backward(y, leaves, ts):
         for i in range(steps):

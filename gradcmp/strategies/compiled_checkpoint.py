@@ -15,10 +15,14 @@ class CompiledCheckpoint(CompiledBackprop):
     description = "checkpoint (uniform schedule) as a reverse sweep of torch.compile'd chunks (--compile)"
 
     def segment_steps(self, system) -> int:
-        options = system.options
-        if options.schedule != "uniform":
-            raise ValueError(f"{self.name} takes the uniform schedule only, not {options.schedule}")
-        return -(-options.steps // options.checkpoints) if options.checkpoints else max(1, round(math.sqrt(options.steps)))
+        return uniform_segment(self.name, system.options)
+
+
+def uniform_segment(name: str, options) -> int:
+    """Steps between the uniform schedule's checkpoints (checkpoint's and adjoint-checkpoint's)."""
+    if options.schedule != "uniform":
+        raise ValueError(f"{name} takes the uniform schedule only, not {options.schedule}")
+    return -(-options.steps // options.checkpoints) if options.checkpoints else max(1, round(math.sqrt(options.steps)))
 
 
 STRATEGY = CompiledCheckpoint()
