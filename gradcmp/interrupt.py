@@ -3,9 +3,8 @@
 `python -m gradcmp` and the `gradcmp` command install the keeping form first, before any import: a
 signal while gradcmp starts is kept in `pending` and raised as the command begins, so it ends as cleanly
 as one later (no half-import's traceback). Each command installs the raising form: the first signal
-raises Interrupted and is kept in `pending`, later ones are
-ignored so the clean-up it starts (marking the results file `interrupted`, removing temporary files) is
-not itself interrupted. Code that swallows the exception cannot swallow the exit: the command's end
+raises Interrupted and is kept in `pending`, later ones are ignored so the clean-up it starts (marking
+the results file `interrupted`, removing temporary files) is not itself interrupted. Code that swallows the exception cannot swallow the exit: the command's end
 raises `pending` again.
 Nothing here imports anything heavy.
 """
@@ -60,5 +59,6 @@ def install(raising: bool = True) -> dict:
 
 
 def restore(previous: dict) -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)  # no retry of _raise_pending once the command is over
     for signum, action in previous.items():
         signal.signal(signum, action)
