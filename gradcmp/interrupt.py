@@ -4,8 +4,8 @@
 signal while gradcmp starts is kept in `pending` and raised as the command begins, so it ends as cleanly
 as one later (no half-import's traceback). Each command installs the raising form: the first signal
 raises Interrupted and is kept in `pending`, later ones are ignored so the clean-up it starts (marking
-the results file `interrupted`, removing temporary files) is not itself interrupted. Code that swallows the exception cannot swallow the exit: the command's end
-raises `pending` again.
+the results file `interrupted`, removing temporary files) is not itself interrupted. Code that swallows
+the exception cannot swallow the exit: the command's end raises `pending` again.
 Nothing here imports anything heavy.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""--compile: backprop-, checkpoint- and adjoint-compiled, sweeps of torch.compile'd chunks of steps, give
-their eager strategy's gradient to rounding, with its compile time apart; a compile failure fails its row
-and the eager rows still run."""
+"""--compile: backprop-, checkpoint-, adjoint- and adjoint-checkpoint-compiled, sweeps of torch.compile'd
+chunks of steps, give their eager strategy's gradient to rounding, with its compile time apart; a compile
+failure fails its row and the eager rows still run."""
 import pickle
 
 import numpy as np

@@ -27,22 +27,23 @@ class CompiledAdjoint(CompiledSweep):
         from gradcmp.ode.replay import parameter_leaves, theta_bar_of
 
         system = instance.ode
+        theta, parts, leaves, params = parameter_leaves(system, instance.x.detach())
         segments = self.segments(system)
-        kept, observed, steps = self.forward(system, instance.x.detach(), segments)
+        kept, observed, steps = self.forward(system, theta.detach(), segments)
         states = torch.stack(observed).requires_grad_(True)
         (states_bar,) = torch.autograd.grad(system.loss_of_trajectory(states), states)
-        theta, parts, leaves, params = parameter_leaves(system, instance.x.detach())
         n = states[0].numel()
         y = theta.new_zeros(2 * n + sum(leaf.numel() for leaf in leaves))
         with torch.no_grad():
-            y = self._backward(system, y, states.detach(), states_bar, segments, kept,
+            y = self._backward(system, theta.detach(), y, states.detach(), states_bar, segments, kept,
                                tuple(leaf.detach() for leaf in leaves), torch.is_tensor(params))
         params_bar = [bar.view_as(leaf) for bar, leaf in zip(y[2 * n:].split([leaf.numel() for leaf in leaves]), leaves)]
         return theta_bar_of(theta, parts, params_bar), steps
 
-    def _backward(self, system, y, states, states_bar, segments, kept, leaves, single):
+    def _backward(self, system, theta, y, states, states_bar, segments, kept, leaves, single):
         """y at t_0: the augmented system solved back over each observation interval, x from the
-        forward state at its end."""
+        forward state at its end. `leaves`: the parameters as a tuple; `single`: the vector field
+        takes the one tensor, not the tuple."""
         import torch
 
         from gradcmp.ode.adjoint import _check_drift

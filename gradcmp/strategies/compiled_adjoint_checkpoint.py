@@ -23,39 +23,19 @@ class CompiledAdjointCheckpoint(CompiledAdjoint):
     def segments(self, system):
         return chunks(system, uniform_segment(self.name, system.options))
 
-    def _backward(self, system, y, states, states_bar, segments, kept, leaves, single):
+    def _backward(self, system, theta, y, states, states_bar, segments, kept, leaves, single):
         n = states[0].numel()
         for (k, parts), start in zip(reversed(segments), reversed(kept)):
             if k is not None:
                 y[n:2 * n] += states_bar[k].reshape(-1)
             paths = []  # x at every step of each chunk, recomputed from the segment's checkpoint
             for dt, ts, steps in parts:
-                path = self.compiled(("path", dt, steps), lambda: _path(system, single, dt, steps))
-                paths.append(path(start, leaves, ts))
+                paths.append(self.path(system, dt, steps)(start, theta, ts))
                 start = paths[-1][-1]
             for (dt, ts, steps), path in zip(reversed(parts), reversed(paths)):
                 back = self.compiled(("restarting", dt, steps), lambda: _restarting(system, single, dt, steps))
                 y = back(y, path, leaves, ts)
         return y
-
-
-def _path(system, single: bool, dt: float, steps: int):
-    """(z, leaves, ts) -> x at the start and after each of `steps` steps, stacked."""
-    import torch
-
-    from gradcmp.ode import SOLVERS
-
-    solver_step = SOLVERS[system.options.method].step
-    rhs, _ = system.solver_field()
-
-    def path(z, leaves, ts):
-        params = leaves[0] if single else leaves
-        states = [z]
-        for i in range(steps):
-            states.append(solver_step(lambda t, y: rhs(t, y, params), ts[i], states[-1], dt))
-        return torch.stack(states)
-
-    return path
 
 
 def _restarting(system, single: bool, dt: float, steps: int):

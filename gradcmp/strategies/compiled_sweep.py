@@ -15,7 +15,6 @@ compiled graph would break on.
 from __future__ import annotations
 
 import abc
-
 import time
 import types
 
@@ -82,6 +81,10 @@ class CompiledSweep(Strategy):
         """Compiled (z, theta, ts) -> z after `steps` solver steps of size dt at times ts."""
         return self.compiled(("advance", dt, steps), lambda: _advance(system, dt, steps))
 
+    def path(self, system, dt: float, steps: int):
+        """Compiled (z, theta, ts) -> z and the state after each of `steps` solver steps, stacked."""
+        return self.compiled(("path", dt, steps), lambda: _advance(system, dt, steps, path=True))
+
     def forward(self, system, theta, segments):
         """The forward solve through the compiled chunks, no graph: (state at each segment's start,
         states at the observation times with x0 first, steps taken)."""
@@ -124,7 +127,9 @@ def _eager_under_modes(compiled, eager):
     return lambda *args: (eager if _get_current_dispatch_mode() is not None else compiled)(*args)
 
 
-def _advance(system, dt: float, steps: int):
+def _advance(system, dt: float, steps: int, path: bool = False):
+    import torch
+
     from gradcmp.ode import SOLVERS
 
     solver_step = SOLVERS[system.options.method].step
@@ -133,9 +138,10 @@ def _advance(system, dt: float, steps: int):
     def advance(z, theta, ts):
         params = system.parameters(theta)
         f = lambda t, y: rhs(t, y, params)  # noqa: E731
+        states = [z]
         for i in range(steps):
-            z = solver_step(f, ts[i], z, dt)
-        return z
+            states.append(solver_step(f, ts[i], states[-1], dt))
+        return torch.stack(states) if path else states[-1]
 
     return advance
 
