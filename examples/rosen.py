@@ -10,6 +10,6 @@ def rosenbrock(dtype, device, seed):
 
 
 def rosenbrock_n(dtype, device, seed, n=200):
-    """The same function in n variables: `n` is a knob (--param n=1000)."""
+    """The same function in n variables: `n` is a param (--param n=1000)."""
     loss, _ = rosenbrock(dtype, device, seed)
     return loss, torch.linspace(-1.5, 1.5, n, dtype=dtype, device=device)

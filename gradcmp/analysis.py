@@ -32,10 +32,10 @@ def fit_power_law(sizes: list[float], values: list[float]) -> tuple[float, float
 
 @dataclass(frozen=True)
 class ScalingLaw:
-    """How one strategy's cost grows along a sweep: time ~ knob^time_exponent, and so on."""
+    """How one strategy's cost grows along a sweep: time ~ param^time_exponent, and so on."""
 
     problem: str
-    knob: str
+    param: str
     strategy: str
     sizes: tuple[float, ...]
     time_exponent: float
@@ -44,29 +44,29 @@ class ScalingLaw:
 
     def describe(self) -> str:
         def law(exponent):
-            return f"{self.knob}^{exponent:.1f}"
+            return f"{self.param}^{exponent:.1f}"
 
         parts = [f"time ~ {law(self.time_exponent)}"]
         if self.x_primal_exponent is not None:
             parts[0] += f" ({law(self.x_primal_exponent)} x primal)"
         parts.append("memory ~ " + (law(self.memory_exponent) if self.memory_exponent is not None else "-"))
-        return f"{self.strategy}: {', '.join(parts)}  [fit on {self.knob}={self.sizes[0]:g}..{self.sizes[-1]:g}]"
+        return f"{self.strategy}: {', '.join(parts)}  [fit on {self.param}={self.sizes[0]:g}..{self.sizes[-1]:g}]"
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def scaling_laws(problem: str, knob: str, runs: list[Run]) -> list[ScalingLaw]:
-    """One law per strategy with ok rows at MIN_SIZES_FOR_FIT or more distinct values of `knob`;
-    none when the knob is not a number (a sweep of methods has no growth law)."""
-    if not all(isinstance(run.params[knob], (int, float)) and not isinstance(run.params[knob], bool)
+def scaling_laws(problem: str, param: str, runs: list[Run]) -> list[ScalingLaw]:
+    """One law per strategy with ok rows at MIN_SIZES_FOR_FIT or more distinct values of `param`;
+    none when the param is not a number (a sweep of methods has no growth law)."""
+    if not all(isinstance(run.params[param], (int, float)) and not isinstance(run.params[param], bool)
                for run in runs):
         return []
     rows: dict[str, list[tuple[float, Result]]] = {}
     for run in runs:
         for result in run.results:
             if result.status == "ok" and result.time_s:
-                rows.setdefault(result.strategy, []).append((float(run.params[knob]), result))
+                rows.setdefault(result.strategy, []).append((float(run.params[param]), result))
     laws = []
     for strategy, measured in rows.items():
         if len({size for size, _ in measured}) < MIN_SIZES_FOR_FIT:
@@ -83,7 +83,7 @@ def scaling_laws(problem: str, knob: str, runs: list[Run]) -> list[ScalingLaw]:
             memory_exponent, _ = fit_power_law(sizes, [result.peak_bytes for result in results])
         if all(result.x_primal for result in results):
             x_primal_exponent, _ = fit_power_law(sizes, [result.x_primal for result in results])
-        laws.append(ScalingLaw(problem, knob, strategy, tuple(sizes), time_exponent, memory_exponent,
+        laws.append(ScalingLaw(problem, param, strategy, tuple(sizes), time_exponent, memory_exponent,
                                x_primal_exponent))
     return laws
 
@@ -129,7 +129,7 @@ class Recommendation:
         return asdict(self)
 
 
-def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
+def recommend(runs: list[Run], param: str | None = None) -> Recommendation:
     """Read the largest configuration where two or more strategies finished (else the last one);
     with a sweep, say where the winner changes and from where only some strategies finish.
 
@@ -141,8 +141,8 @@ def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
 
     run = next((run for run in reversed(runs) if len(finished(run)) > 1), runs[-1])
     ok = finished(run)
-    # the swept knob, else the main one (the first): the table's title above gives all the others
-    shown = knob or next(iter(run.params), None)
+    # the swept param, else the main one (the first): the table's title above gives all the others
+    shown = param or next(iter(run.params), None)
     where = f"at {shown}={run.params[shown]}" if shown else f"on {run.problem}"  # a problem may have no params
     if not ok:
         return Recommendation(run.problem, run.params, None, None, None,
@@ -159,13 +159,13 @@ def recommend(runs: list[Run], knob: str | None = None) -> Recommendation:
     lines = [_speed_line(where, by_time, with_memory)]
     if accurate is not None:
         lines.append(_accuracy_line(fastest, accurate, with_error, ROUNDING[run.dtype]))
-    if knob and len(runs) > 1:
-        crossover = _crossover(runs, knob)
+    if param and len(runs) > 1:
+        crossover = _crossover(runs, param)
         if crossover:
             lines.append(crossover)
         if run is not runs[-1] and finished(runs[-1]):
-            beyond = runs[runs.index(run) + 1].params[knob]
-            lines.append(f"from {knob}={beyond} on, only {', '.join(r.strategy for r in finished(runs[-1]))} "
+            beyond = runs[runs.index(run) + 1].params[param]
+            lines.append(f"from {param}={beyond} on, only {', '.join(r.strategy for r in finished(runs[-1]))} "
                          "finished (the others over budget or failed)")
     return Recommendation(run.problem, run.params, fastest.strategy, leanest and leanest.strategy,
                           accurate and accurate.strategy, tuple(lines))
@@ -202,7 +202,7 @@ def _accuracy_line(fastest: Result, accurate: Result, with_error: list[Result], 
             f"{_its_time(accurate, fastest)}")
 
 
-def _crossover(runs: list[Run], knob: str) -> str | None:
+def _crossover(runs: list[Run], param: str) -> str | None:
     """'jvp is fastest at size 4..32, vjp at 64..512' when the fastest strategy changes along the sweep."""
     spans: list[list] = []  # [strategy, first value, last value]
     for run in runs:
@@ -210,7 +210,7 @@ def _crossover(runs: list[Run], knob: str) -> str | None:
         if not ok:
             continue
         winner = min(ok, key=lambda result: result.time_s).strategy
-        value = run.params[knob]
+        value = run.params[param]
         if spans and spans[-1][0] == winner:
             spans[-1][2] = value
         else:
@@ -218,4 +218,4 @@ def _crossover(runs: list[Run], knob: str) -> str | None:
     if len(spans) < 2:
         return None
     return "fastest along the sweep: " + ", ".join(
-        f"{strategy} at {knob}={first}" + (f"..{last}" if last != first else "") for strategy, first, last in spans)
+        f"{strategy} at {param}={first}" + (f"..{last}" if last != first else "") for strategy, first, last in spans)

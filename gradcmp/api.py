@@ -53,7 +53,7 @@ def one_job(problem: str | Problem, strategies: str | Sequence[str | Strategy] |
 
     load_plugins()
     chosen_problem = get_problem(problem) if isinstance(problem, str) else problem
-    resolved = resolve_params(chosen_problem.knobs, params or {}, chosen_problem.name)
+    resolved = resolve_params(chosen_problem.params, params or {}, chosen_problem.name)
     if isinstance(strategies, str):
         strategies = [strategies]
     chosen = select_strategies(chosen_problem, list(strategies) if strategies is not None else None)

@@ -245,10 +245,10 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
         raise _usage(error, "--param") from None
     try:
         if size is not None:
-            if chosen_problem.main_knob in given:
-                raise ConfigError(f"--size and --param {chosen_problem.main_knob}= both set "
-                                  f"{chosen_problem.main_knob}; give one")
-            given[chosen_problem.main_knob] = str(size)
+            if chosen_problem.main_param in given:
+                raise ConfigError(f"--size and --param {chosen_problem.main_param}= both set "
+                                  f"{chosen_problem.main_param}; give one")
+            given[chosen_problem.main_param] = str(size)
         sweep = one_job(chosen_problem, list(dict.fromkeys(strategies)) or None, given, sys.argv,
                         keep_gradients=bool(save_gradients), **measuring)
     except ConfigError as error:
@@ -264,7 +264,7 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
 
 
 def _sweep_params(params: tuple[str, ...]) -> dict[str, list[str]]:
-    """--param KEY=VALUE[,VALUE...] -> {KEY: [VALUE, ...]}; several values sweep the knob."""
+    """--param KEY=VALUE[,VALUE...] -> {KEY: [VALUE, ...]}; several values sweep the param."""
     swept = {}
     for text in params:
         key, value = split_assignment(text)

@@ -1,4 +1,4 @@
-"""Knobs, KEY=VALUE parsing and budgets: everything a user types, checked before any work starts.
+"""Params, KEY=VALUE parsing and budgets: everything a user types, checked before any work starts.
 
 Nothing here imports torch, so `gradcmp --help` and `gradcmp list` stay fast.
 """
@@ -38,7 +38,7 @@ def torch_dtype_device(dtype: str, device: str):
 
 
 @dataclass(frozen=True)
-class Knob:
+class Param:
     """One setting of a problem. Its type is the type of its default."""
 
     name: str
@@ -49,7 +49,7 @@ class Knob:
     above: float | None = None  # a strict lower bound: rtol > 0, T > 0
 
     def parse(self, text: str) -> int | float | str | bool:
-        """Turn the user's text into a value of this knob's type, or raise ConfigError."""
+        """Turn the user's text into a value of this param's type, or raise ConfigError."""
         kind = type(self.default)
         if kind is bool:
             lowered = text.strip().lower()
@@ -140,18 +140,18 @@ def split_assignment(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def resolve_params(knobs: tuple[Knob, ...], given: dict[str, object], problem: str) -> dict:
+def resolve_params(declared: tuple[Param, ...], given: dict[str, object], problem: str) -> dict:
     """Defaults overlaid with the given values (text from the CLI or typed from a preset), all checked."""
-    by_name = {knob.name: knob for knob in knobs}
-    params = {knob.name: knob.default for knob in knobs}
+    by_name = {param.name: param for param in declared}
+    params = {param.name: param.default for param in declared}
     for key, value in given.items():
         if key not in by_name:
             raise ConfigError(
                 f"unknown param {key!r} for problem {problem}{did_you_mean(key, by_name)}; its params are: "
                 + (", ".join(by_name) or "none (your factory declares params as keyword arguments with defaults)")
             )
-        knob = by_name[key]
-        params[key] = knob.parse(value) if isinstance(value, str) else knob.check(value)
+        param = by_name[key]
+        params[key] = param.parse(value) if isinstance(value, str) else param.check(value)
     return params
 
 

@@ -1,8 +1,8 @@
 """The memory frontier: which gradient is fastest for the memory it needs, and which fits a budget.
 
-A point is one gradient measured: a strategy at one setting of its own knobs (Strategy.knobs, e.g.
+A point is one gradient measured: a strategy at one setting of its own declared (Strategy.params, e.g.
 checkpoint's slot count), on one problem configuration. Points of the same configuration (every other
-knob equal) form a group; the Pareto front of a group keeps the points no other point beats on both
+param equal) form a group; the Pareto front of a group keeps the points no other point beats on both
 time and peak memory.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from gradcmp.units import human_bytes, human_time
 
-# How a strategy knob reads in a gradient's label; a knob at its default is left out.
-_KNOB_WORDS = {"checkpoints": lambda v: f"K = {v}" if v else None,
+# How a strategy param reads in a gradient's label; a param at its default is left out.
+_OPTION_WORDS = {"checkpoints": lambda v: f"K = {v}" if v else None,
                "schedule": lambda v: v if v != "uniform" else None,
                "coupling": lambda v: f"l = {v}"}
 
@@ -25,8 +25,8 @@ class Point:
     rel_error: float | None
 
 
-def label(strategy: str, knobs: dict) -> str:
-    words = [word for name, value in knobs.items() if (word := _KNOB_WORDS.get(name, str)(value))]
+def label(strategy: str, declared: dict) -> str:
+    words = [word for name, value in declared.items() if (word := _OPTION_WORDS.get(name, str)(value))]
     return f"{strategy} with {', '.join(words)}" if words else strategy
 
 
@@ -35,7 +35,7 @@ def groups(entries, tolerance_of=lambda entry: None) -> dict[str, tuple[list[Poi
     Rows that failed, were skipped, or exceed the case's tolerance are no point."""
     from gradcmp.strategies import STRATEGIES
 
-    owned = {knob for strategy in STRATEGIES.values() for knob in strategy.knobs}
+    owned = {param for strategy in STRATEGIES.values() for param in strategy.declared}
     found: dict[str, tuple[dict[str, Point], float | None]] = {}
     for entry in entries:
         run, tolerance = entry.run, tolerance_of(entry)
@@ -46,8 +46,8 @@ def groups(entries, tolerance_of=lambda entry: None) -> dict[str, tuple[list[Poi
                 continue
             if tolerance is not None and not (result.rel_error is not None and result.rel_error <= tolerance):
                 continue
-            knobs = {name: run.params[name] for name in STRATEGIES[result.strategy].knobs if name in run.params}
-            name = label(result.strategy, knobs)
+            declared = {name: run.params[name] for name in STRATEGIES[result.strategy].declared if name in run.params}
+            name = label(result.strategy, declared)
             points.setdefault(name, Point(name, result.time_s, result.peak_bytes, result.rel_error))
     return {title: (list(points.values()), tolerance) for title, (points, tolerance) in found.items()}
 

@@ -1,4 +1,4 @@
-"""`--plot`: time and peak memory against the swept knob, log-log, a line per strategy, a column per case;
+"""`--plot`: time and peak memory against the swept param, log-log, a line per strategy, a column per case;
 with --front or --memory-budget, time against peak memory instead, the Pareto front marked.
 
 matplotlib is the optional extra `plot`; `check_plot_path` tells the user how to install it before
@@ -31,7 +31,7 @@ def check_plot_path(path: str) -> None:
 
 
 def save_plot(entries, path: str) -> None:
-    """One column per case (its sweep on the x axis, or the problem's main knob), time above memory."""
+    """One column per case (its sweep on the x axis, or the problem's main param), time above memory."""
     from matplotlib.ticker import NullLocator
 
     from gradcmp.sweep import by_case
@@ -39,10 +39,10 @@ def save_plot(entries, path: str) -> None:
     groups = by_case(entries)
     figure, axes = _pyplot().subplots(2, len(groups), figsize=(5 * len(groups), 7.5), squeeze=False)
     for column, group in enumerate(groups):
-        knob = group[0].job.sweep or group[0].job.problem.main_knob
+        param = group[0].job.sweep or group[0].job.problem.main_param
         strategies = dict.fromkeys(result.strategy for entry in group for result in entry.run.results)
         for strategy in strategies:
-            points = [(entry.run.params[knob], result) for entry in group for result in entry.run.results
+            points = [(entry.run.params[param], result) for entry in group for result in entry.run.results
                       if result.strategy == strategy and result.status == "ok"]
             for row, (field, label) in enumerate((("time_s", "time per gradient (s)"),
                                                   ("peak_bytes", "peak memory (bytes)"))):
@@ -51,15 +51,15 @@ def save_plot(entries, path: str) -> None:
                 if series:
                     axes[row][column].plot(*zip(*series), marker="o", label=strategy)
                 axes[row][column].set_ylabel(label)
-        fixed = " ".join(f"{key}={value}" for key, value in group[0].run.params.items() if key != knob)
+        fixed = " ".join(f"{key}={value}" for key, value in group[0].run.params.items() if key != param)
         axes[0][column].set_title(f"{group[0].run.problem}\n{fixed}", fontsize=10)
-        sizes = sorted({entry.run.params[knob] for entry in group})
+        sizes = sorted({entry.run.params[param] for entry in group})
         for row in range(2):
             axis = axes[row][column]
             _log_log(axis)
             axis.set_xticks(sizes, [str(size) for size in sizes])  # the measured sizes, not 4 x 10^0
             axis.xaxis.set_minor_locator(NullLocator())
-            axis.set_xlabel(knob)
+            axis.set_xlabel(param)
     _save(figure, path)
 
 

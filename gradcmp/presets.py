@@ -1,7 +1,7 @@
 """Presets: a benchmark sweep written in TOML, checked whole before anything runs.
 
 Reading a file (`load_preset`) checks its structure: known keys, right types. Planning it (`plan`)
-checks it against the registries (problems, strategies, knobs) and expands each case's sweep into
+checks it against the registries (problems, strategies, declared) and expands each case's sweep into
 Jobs, the problem configurations `run_problem` measures. Every error names the file and the key.
 Nothing here imports torch.
 """
@@ -29,10 +29,10 @@ CASE_KEYS = ("problem", "strategies", "sizes", "params", "tolerance", "expect_fa
 
 @dataclass(frozen=True)
 class Case:
-    """One [[case]] table: a problem, its strategies (None: every applicable one), the knob values.
+    """One [[case]] table: a problem, its strategies (None: every applicable one), the param values.
 
-    params maps a knob to its values; at most one knob has more than one value (the sweep).
-    sizes are values of the problem's main knob (resolved in `plan`, where the problem is known).
+    params maps a param to its values; at most one param has more than one value (the sweep).
+    sizes are values of the problem's main param (resolved in `plan`, where the problem is known).
     """
 
     problem: str
@@ -60,7 +60,7 @@ class Job:
     problem: Any  # gradcmp.problems.Problem
     params: dict[str, Any]
     strategies: list  # (Strategy, reason it cannot run or None), as from select_strategies
-    sweep: str | None  # the knob this case sweeps, None when it runs one configuration
+    sweep: str | None  # the param this case sweeps, None when it runs one configuration
     tolerance: float | None
     expect_failure: tuple[str, ...] = ()
 
@@ -213,8 +213,8 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
 
     problems    keep only the cases of these problems (each must have one)
     strategies  keep only these strategies (silently dropped where one does not apply)
-    sizes       replace the main knob's values in every case (text, as typed by the user)
-    params      replace these knobs' values in every case (text)
+    sizes       replace the main param's values in every case (text, as typed by the user)
+    params      replace these declared' values in every case (text)
     """
     from gradcmp.problems import get_problem
     from gradcmp.strategies import STRATEGIES
@@ -264,29 +264,29 @@ def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[
     chosen = [(strategy, reason) for strategy, reason in chosen if strategy.applies_to(problem) is None
               and (not strategy_filter or strategy.name in strategy_filter)]
 
-    # knob -> (values, where they came from, whether typed by TOML rather than text from the CLI)
+    # param -> (values, where they came from, whether typed by TOML rather than text from the CLI)
     values: dict[str, tuple[tuple, str, bool]] = {}
     for key, given in case.params.items():
         values[key] = (given, f"{where}.params.{key}", True)
     if case.sizes:
-        if problem.main_knob in case.params:
-            raise ConfigError(f"{where}.sizes: sets {problem.main_knob}, which params sets too; keep one")
-        values[problem.main_knob] = (case.sizes, f"{where}.sizes", True)
+        if problem.main_param in case.params:
+            raise ConfigError(f"{where}.sizes: sets {problem.main_param}, which params sets too; keep one")
+        values[problem.main_param] = (case.sizes, f"{where}.sizes", True)
     for key, given in overrides.items():
         values[key] = (tuple(given), f"--param {key}", False)
     if sizes:
-        if problem.main_knob in overrides:
-            raise ConfigError(f"--sizes and --param {problem.main_knob}= both set {problem.main_knob}; give one")
-        values[problem.main_knob] = (tuple(sizes), "--sizes", False)
+        if problem.main_param in overrides:
+            raise ConfigError(f"--sizes and --param {problem.main_param}= both set {problem.main_param}; give one")
+        values[problem.main_param] = (tuple(sizes), "--sizes", False)
 
-    knobs = {knob.name: knob for knob in problem.knobs}
+    declared = {param.name: param for param in problem.params}
     checked = {}
     for key, (given, label, typed) in values.items():
         try:
             for value in given:
-                if typed and key in knobs:
-                    knobs[key].check(value)  # a preset's values are typed: "16" is no integer
-            checked[key] = [resolve_params(problem.knobs, {key: value}, problem.name)[key] for value in given]
+                if typed and key in declared:
+                    declared[key].check(value)  # a preset's values are typed: "16" is no integer
+            checked[key] = [resolve_params(problem.params, {key: value}, problem.name)[key] for value in given]
         except ConfigError as error:
             raise ConfigError(f"{label}: {error}") from None
     swept = [key for key, given in checked.items() if len(given) > 1]
@@ -300,6 +300,6 @@ def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[
     jobs = []
     for value in checked[sweep] if sweep else [None]:
         given = dict(fixed, **({sweep: value} if sweep else {}))
-        jobs.append(Job(number, problem, resolve_params(problem.knobs, given, problem.name), chosen, sweep,
+        jobs.append(Job(number, problem, resolve_params(problem.params, given, problem.name), chosen, sweep,
                         case.tolerance, case.expect_failure))
     return jobs

@@ -293,7 +293,7 @@ def load_runs(path: str) -> tuple[dict[str, Any], list[Run]]:
 
 
 def row_key(run: Run, result: Result) -> tuple:
-    """What makes two rows the same measurement: problem, knobs, strategy, dtype and device."""
+    """What makes two rows the same measurement: problem, declared, strategy, dtype and device."""
     return run.problem, tuple(sorted(run.params.items())), result.strategy, run.dtype, run.device
 
 

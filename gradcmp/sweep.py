@@ -87,7 +87,7 @@ class Sweep:
         return sum(len(entry.run.results) for entry in self.entries)
 
     def next_row(self) -> str | None:
-        """'problem knobs strategy' of the row measured next, None when every row is done."""
+        """'problem declared strategy' of the row measured next, None when every row is done."""
         if self.entries and len(self.entries[-1].run.results) < len(self.entries[-1].job.strategies):
             job, done = self.entries[-1].job, len(self.entries[-1].run.results)
         elif len(self.entries) < len(self.jobs):
@@ -168,8 +168,8 @@ def analyse(entries: list[Entry]) -> tuple[list, list]:
     laws, recommendations = [], []
     for group in by_case(entries):
         runs = [entry.run for entry in group]
-        knob = group[0].job.sweep
-        if knob:
-            laws.extend(scaling_laws(group[0].run.problem, knob, runs))
-        recommendations.append(recommend(runs, knob))
+        param = group[0].job.sweep
+        if param:
+            laws.extend(scaling_laws(group[0].run.problem, param, runs))
+        recommendations.append(recommend(runs, param))
     return laws, recommendations

@@ -21,7 +21,7 @@ def build():
 
     def make(name, dtype=torch.float64, seed=0, **params):
         problem = PROBLEMS[name]
-        values = {knob.name: knob.default for knob in problem.knobs}
+        values = {param.name: param.default for param in problem.params}
         values.update(params)
         return problem.build(values, dtype, torch.device("cpu"), seed)
 
@@ -35,6 +35,6 @@ def small_instance():
 
     def make(name, dtype=torch.float64):
         problem = PROBLEMS[name]
-        return problem.build(resolve_params(problem.knobs, problem.test_params, name), dtype, torch.device("cpu"), 0)
+        return problem.build(resolve_params(problem.params, problem.test_params, name), dtype, torch.device("cpu"), 0)
 
     return make

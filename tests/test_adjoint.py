@@ -67,7 +67,7 @@ def test_dopri5_adjoint_meets_its_tolerance(build, strategy, problem, params):
     assert counters["nfe_bwd"] > 0 and counters["steps_accepted_bwd"] > 0 and "steps_rejected_bwd" in counters
 
 
-def test_adjoint_tolerances_are_their_own_knobs(build):
+def test_adjoint_tolerances_are_their_own_options(build):
     """A looser backward tolerance takes fewer backward steps and leaves the forward solve alone."""
     loose, tight = (gradient(build, "adjoint", method="dopri5", adjoint_rtol=rtol, adjoint_atol=rtol, **SMALL)[1]
                     for rtol in (1e-4, 1e-10))

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import gradcmp
 from gradcmp.cli import main
-from gradcmp.config import ConfigError, Knob
+from gradcmp.config import ConfigError, Param
 from gradcmp.problems import PROBLEMS, Instance, Problem
 from gradcmp.results import Run
 
@@ -48,7 +48,7 @@ def test_compare_takes_a_problem_object_and_lists_inapplicable_strategies_as_ski
         x = torch.arange(1.0, params["size"] + 1, dtype=dtype, device=device)
         return Instance(x=x, loss=lambda x: (x ** 3).sum(), reference=3 * x.double() ** 2)
 
-    cube = Problem("cube", "sum(x^3)", (Knob("size", 4, "entries", minimum=1),), build)
+    cube = Problem("cube", "sum(x^3)", (Param("size", 4, "entries", minimum=1),), build)
     run = gradcmp.compare(cube, keep_gradients=True, **FAST)
     rows = {row.strategy: row for row in run.results}
     assert torch.equal(rows["vjp"].gradient, torch.tensor([3.0, 12.0, 27.0, 48.0], dtype=torch.float64))

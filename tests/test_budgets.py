@@ -12,7 +12,7 @@ from gradcmp.strategies import STRATEGIES, select_strategies
 
 
 def run(problem, names=None, **settings):
-    params = {knob.name: knob.default for knob in PROBLEMS[problem].knobs}
+    params = {param.name: param.default for param in PROBLEMS[problem].params}
     params.update(settings.pop("params", {}))
     settings = Settings(threads=1, min_run_time=0.01, **settings)
     return run_problem(PROBLEMS[problem], params, select_strategies(PROBLEMS[problem], names), settings)

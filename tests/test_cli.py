@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from gradcmp import problems as problems_module
 from gradcmp.cli import main
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.problems import PROBLEMS, Instance, Problem
 from gradcmp.strategies import STRATEGIES
 
@@ -48,7 +48,7 @@ def test_run_table_shows_each_strategy_and_the_condition_number():
     assert "condition number" in result.output
 
 
-def test_param_sets_any_knob():
+def test_param_sets_any_param():
     result = invoke("run", "-p", "sin-wy", "--param", "size=4", "--param", "m=3", "-s", "vjp", "--format", "json", *FAST)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["params"] == {"size": 4, "m": 3}
@@ -91,7 +91,7 @@ def chainless_problem(monkeypatch):
         x = torch.full((params["size"],), -1.0, dtype=dtype, device=device)
         return Instance(x=x, loss=lambda x: torch.sqrt(x).sum(), reference=None)
 
-    problem = Problem("nan-root", "sum(sqrt(x)) at x = -1", (Knob("size", 3, "entries", minimum=1),), build)
+    problem = Problem("nan-root", "sum(sqrt(x)) at x = -1", (Param("size", 3, "entries", minimum=1),), build)
     monkeypatch.setitem(problems_module.PROBLEMS, problem.name, problem)
     return problem
 
@@ -111,7 +111,7 @@ def test_inapplicable_strategy_is_listed_as_skipped_and_nan_gradient_as_failed(c
     assert result.exit_code == 1
 
 
-def test_list_shows_problems_knobs_strategies_and_the_matrix():
+def test_list_shows_problems_params_strategies_and_the_matrix():
     result = invoke("list")
     assert result.exit_code == 0
     for word in ("inv-norm", "sin-wy", "size=64", "m=0", "jacobian", "finite-diff",

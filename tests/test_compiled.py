@@ -17,7 +17,7 @@ from gradcmp.strategies import COMPILED, STRATEGIES, compile_backend, compiled_a
 
 
 def instance(problem="neural-ode", **params):
-    values = {knob.name: knob.default for knob in PROBLEMS[problem].knobs}
+    values = {param.name: param.default for param in PROBLEMS[problem].params}
     values.update({"batch": 3, "hidden": 5, "steps": 6} if problem == "neural-ode" else {"n": 3, "steps": 7})
     values.update(params)
     return PROBLEMS[problem].build(values, torch.float64, torch.device("cpu"), 0)
@@ -50,7 +50,7 @@ def test_compile_failure_fails_the_compiled_row_and_the_eager_rows_still_run(mon
 
     monkeypatch.setattr(torch, "compile", refuse)
     problem = PROBLEMS["linear-ode"]
-    params = {knob.name: knob.default for knob in problem.knobs} | {"n": 3, "steps": 4}
+    params = {param.name: param.default for param in problem.params} | {"n": 3, "steps": 4}
     settings = Settings(threads=1, min_run_time=0.01, compile=True)
     run = run_problem(problem, params, select_strategies(problem, ["backprop", "checkpoint", "adjoint"]), settings)
     rows = {result.strategy: result for result in run.results}

@@ -28,7 +28,7 @@ SMALL = {"neural-ode": {"batch": 3, "hidden": 5, "obs": 2, "steps": 6},
 
 
 def instance(problem, **params):
-    values = {knob.name: knob.default for knob in PROBLEMS[problem].knobs}
+    values = {param.name: param.default for param in PROBLEMS[problem].params}
     values.update(SMALL[problem], **params)
     return PROBLEMS[problem].build(values, torch.float64, torch.device("cpu"), 0)
 

@@ -111,11 +111,11 @@ def _check_params(problem_name: str, command: str, given: dict) -> None:
     assignments = [split_assignment(text) for text in given.get("params") or ()]
     if command == "bench":  # KEY=V1,V2 sweeps; --sizes sets the main param
         values = [(key, value) for key, text in assignments for value in text.split(",")]
-        values += [(problem.main_knob, size) for size in given.get("sizes") or ()]
+        values += [(problem.main_param, size) for size in given.get("sizes") or ()]
     else:
-        values = assignments + ([(problem.main_knob, str(given["size"]))] if given.get("size") else [])
+        values = assignments + ([(problem.main_param, str(given["size"]))] if given.get("size") else [])
     for key, value in values:
-        resolve_params(problem.knobs, {key: value.strip()}, problem.name)
+        resolve_params(problem.params, {key: value.strip()}, problem.name)
 
 
 def test_the_docs_show_commands_and_the_quick_start_is_among_them():

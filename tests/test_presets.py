@@ -46,7 +46,7 @@ def test_scaling_sweeps_inv_norm_doubling_from_16_to_512():
     assert {job.sweep for job in jobs} == {"size"}
 
 
-def test_a_list_in_params_sweeps_that_knob():
+def test_a_list_in_params_sweeps_that_param():
     preset = Preset("p", "p.toml", cases=(Case("sin-wy", params={"m": (2, 4, 8), "size": (3,)}),))
     jobs = plan(preset)
     assert [job.params for job in jobs] == [{"size": 3, "m": 2}, {"size": 3, "m": 4}, {"size": 3, "m": 8}]

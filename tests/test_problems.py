@@ -9,10 +9,10 @@ from gradcmp.cli import main
 from gradcmp.problems import PROBLEMS
 
 
-def test_every_problem_has_a_size_knob_first_and_a_description():
+def test_every_problem_has_a_size_param_first_and_a_description():
     for problem in PROBLEMS.values():
         assert problem.description
-        assert problem.knobs[0].minimum is not None and problem.knobs[0].minimum >= 0
+        assert problem.params[0].minimum is not None and problem.params[0].minimum >= 0
 
 
 def test_inv_norm_is_reproducible_from_the_seed_and_well_conditioned(build):
@@ -65,7 +65,7 @@ def test_every_problem_builds_its_test_params_reproducibly_with_a_float64_refere
 def test_descriptions_and_param_help_are_plain_words(name):
     """No "(seed N)" (it reads as --seed) and no module or class names."""
     problem = PROBLEMS[name]
-    for text in (problem.description, *(knob.help for knob in problem.knobs)):
+    for text in (problem.description, *(param.help for param in problem.params)):
         assert text and not re.search(r"\(seed \d\)|gradcmp\.|Instance|[a-z]+Error\b", text), text
 
 

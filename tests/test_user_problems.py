@@ -53,7 +53,7 @@ def test_every_plain_function_strategy_applies_and_ode_ones_are_skipped():
 
 def test_param_reaches_the_factory_and_bench_sweeps_it(tmp_path):
     problem = user_problem("examples/rosen.py:rosenbrock_n")
-    assert [knob.name for knob in problem.knobs] == ["n"]
+    assert [param.name for param in problem.params] == ["n"]
     instance = problem.build({"n": 7}, torch.float64, torch.device("cpu"), 0)
     assert instance.x.shape == (7,)
     out = tmp_path / "sweep.json"
@@ -83,7 +83,7 @@ def test_module_problem_differentiates_every_parameter_against_the_float64_model
 
 def test_pendulum_ode_offers_every_ode_strategy_and_states_its_reference():
     problem = user_problem("examples/pendulum.py:pendulum")
-    assert problem.main_knob == "steps" and {"ode", "chain"} <= problem.provides
+    assert problem.main_param == "steps" and {"ode", "chain"} <= problem.provides
     result = invoke("run", "--problem", "examples/pendulum.py:pendulum", "--param", "obs=2", "--param", "steps=40",
                     "--param", "horizon=1.0", "-s", "backprop", "-s", "adjoint", "--format", "json", *FAST)
     assert result.exit_code == 0, result.output
@@ -145,10 +145,10 @@ def test_help_says_user_code_is_imported_only_when_named():
         assert "FILE.py:NAME or package.module:NAME (imported only then" in text
 
 
-def test_size_on_a_factory_without_knobs_is_a_usage_error():
+def test_size_on_a_factory_without_params_is_a_usage_error():
     result = invoke("run", "--problem", "examples/rosen.py:rosenbrock", "--size", "5", *FAST)
     assert result.exit_code == 2
-    assert "rosen.py:rosenbrock has no knobs, so there is no size to set" in result.output
+    assert "rosen.py:rosenbrock declares no params, so there is no size to set" in result.output
 
 
 def test_a_module_path_is_imported_as_package_module_name():

@@ -1,7 +1,7 @@
 """ODE solvers behind one registry, and `odeint`, the one way to call them.
 
 A solver is one module exposing SOLVER; a new one is one module plus one line in SOLVERS.
-Nothing here imports torch at module level (problems read SOLVERS for their knob choices).
+Nothing here imports torch at module level (problems read SOLVERS for their param choices).
 """
 from gradcmp.ode.base import OdeError, OdeStats, rms_norm
 from gradcmp.ode.dopri5 import SOLVER as DOPRI5

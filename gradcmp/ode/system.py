@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.ode import SOLVERS, odeint
 from gradcmp.ode.schedules import SCHEDULES
 
@@ -45,22 +45,22 @@ class SolverOptions:
         return cls(**{name: params[name] for name in cls.__dataclass_fields__})
 
 
-def solver_knobs(steps: int = 100, method: str = "rk4") -> tuple[Knob, ...]:
-    """The knobs every ODE problem shares, `steps` first (so --size sets the number of steps)."""
+def solver_params(steps: int = 100, method: str = "rk4") -> tuple[Param, ...]:
+    """The declared every ODE problem shares, `steps` first (so --size sets the number of steps)."""
     return (
-        Knob("steps", steps, "steps of a fixed-step method over the whole horizon", minimum=1),
-        Knob("method", method, "ODE solver", choices=tuple(SOLVERS)),
-        Knob("rtol", 1e-6, "dopri5 relative tolerance", above=0),
-        Knob("atol", 1e-8, "dopri5 absolute tolerance", above=0),
-        Knob("max_steps", 10_000, "dopri5 attempted steps before giving up", minimum=1),
-        Knob("adjoint_rtol", 0.0, "rtol of the adjoint's backward dopri5 solve (0: same as rtol)", minimum=0),
-        Knob("adjoint_atol", 0.0, "atol of the adjoint's backward dopri5 solve (0: same as atol)", minimum=0),
-        Knob("seminorm", False, "adjoint, dopri5: leave the parameter gradient out of the backward error norm"),
-        Knob("checkpoints", 0, "checkpointing strategies: states kept (0: about sqrt(steps)); "
+        Param("steps", steps, "steps of a fixed-step method over the whole horizon", minimum=1),
+        Param("method", method, "ODE solver", choices=tuple(SOLVERS)),
+        Param("rtol", 1e-6, "dopri5 relative tolerance", above=0),
+        Param("atol", 1e-8, "dopri5 absolute tolerance", above=0),
+        Param("max_steps", 10_000, "dopri5 attempted steps before giving up", minimum=1),
+        Param("adjoint_rtol", 0.0, "rtol of the adjoint's backward dopri5 solve (0: same as rtol)", minimum=0),
+        Param("adjoint_atol", 0.0, "atol of the adjoint's backward dopri5 solve (0: same as atol)", minimum=0),
+        Param("seminorm", False, "adjoint, dopri5: leave the parameter gradient out of the backward error norm"),
+        Param("checkpoints", 0, "checkpointing strategies: states kept (0: about sqrt(steps)); "
              "checkpoint with dopri5: keep every k-th accepted step (0: each)", minimum=0),
-        Knob("schedule", "uniform", "checkpoint: where the checkpoints go (binomial: Revolve's, fewest reruns)",
+        Param("schedule", "uniform", "checkpoint: where the checkpoints go (binomial: Revolve's, fewest reruns)",
              choices=SCHEDULES),
-        Knob("coupling", 0.999, "reversible: the coupling l of the solver pair, 0 < l <= 1", above=0),
+        Param("coupling", 0.999, "reversible: the coupling l of the solver pair, 0 < l <= 1", above=0),
     )
 
 

@@ -5,7 +5,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gradcmp.config import ConfigError, Knob
+from gradcmp.config import ConfigError, Param
 
 # Capabilities a problem can offer and a strategy can require: what the strategy "needs", in words
 # for the user (Instance documents the fields behind each).
@@ -21,14 +21,14 @@ class Problem:
     """A differentiable scalar loss, described by data so `gradcmp list` needs no torch.
 
     `build(params, dtype, device, seed)` returns an Instance; it imports torch itself.
-    The first knob is the main one, the one `--size` sets.
+    The first param is the main one, the one `--size` sets.
     `estimate(params) -> (bytes, flops)` roughly bounds what build allocates and computes, so a
     run can refuse a size before allocating anything; None: the problem gives no estimate.
     """
 
     name: str
     description: str
-    knobs: tuple[Knob, ...]
+    params: tuple[Param, ...]
     build: Callable[..., "Instance"]
     provides: frozenset[str] = frozenset()
     estimate: Callable[[dict], tuple[float, float]] | None = None
@@ -37,10 +37,10 @@ class Problem:
     test_params: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
-    def main_knob(self) -> str:
-        if not self.knobs:  # a user's factory that declares no keyword arguments
-            raise ConfigError(f"{self.name} has no knobs, so there is no size to set")
-        return self.knobs[0].name
+    def main_param(self) -> str:
+        if not self.params:  # a user's factory that declares no keyword arguments
+            raise ConfigError(f"{self.name} declares no params, so there is no size to set")
+        return self.params[0].name
 
 
 @dataclass

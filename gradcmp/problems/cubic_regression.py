@@ -6,8 +6,8 @@ evenly spaced on [-2, 2]; J = mean (x_i(T) - (x_i^3 + x_i))^2. The paper: midpoi
 float64 (steps = 100 T). The reference is what the paper measures against: backprop through the same
 discrete solve in float64, so rel. error is each gradient's distance from backprop's.
 """
-from gradcmp.config import Knob
-from gradcmp.ode.system import SolverOptions, solver_knobs
+from gradcmp.config import Param
+from gradcmp.ode.system import SolverOptions, solver_params
 from gradcmp.problems.base import Problem, ode_instance
 from gradcmp.problems.neural_ode import _system
 
@@ -40,11 +40,11 @@ def build(params, dtype, device, seed):
 PROBLEM = Problem(
     name="cubic-regression",
     description="McCallum & Foster's first experiment: a scalar neural ODE fitting x^3 + x; reference = backprop",
-    knobs=(
-        *solver_knobs(steps=100, method="midpoint"),  # h = T / steps = 0.01 at T = 1
-        Knob("T", 1.0, "horizon (the paper: 1..5 with steps = 100 T)", above=0),
-        Knob("points", 1000, "inputs evenly spaced on [-2, 2], solved together", minimum=1),
-        Knob("hidden", 50, "tanh units of the vector field", minimum=1),
+    params=(
+        *solver_params(steps=100, method="midpoint"),  # h = T / steps = 0.01 at T = 1
+        Param("T", 1.0, "horizon (the paper: 1..5 with steps = 100 T)", above=0),
+        Param("points", 1000, "inputs evenly spaced on [-2, 2], solved together", minimum=1),
+        Param("hidden", 50, "tanh units of the vector field", minimum=1),
     ),
     build=build,
     provides=frozenset({"ode", "chain"}),

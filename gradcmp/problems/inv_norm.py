@@ -1,5 +1,5 @@
 """z = ||X^-1||_F (seed 2): a chain X -> Y = X^-1 -> z whose first Jacobian has n^4 entries."""
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.problems.base import Instance, Problem
 
 SHIFT = 3.0
@@ -44,7 +44,7 @@ def estimate(params) -> tuple[float, float]:
 PROBLEM = Problem(
     name="inv-norm",
     description="z = ||X^-1||_F for an n x n well-conditioned X",
-    knobs=(Knob("size", 64, "n, the side of the matrix X", minimum=1),),
+    params=(Param("size", 64, "n, the side of the matrix X", minimum=1),),
     test_params={"size": 5},
     build=build,
     provides=frozenset({"chain", "numpy"}),

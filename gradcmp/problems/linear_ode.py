@@ -1,8 +1,8 @@
 """dx/dt = A x: the ODE whose exact gradient is known, so the solver's own error shows."""
 from gradcmp import deadline
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.ode import SOLVERS
-from gradcmp.ode.system import OdeSystem, SolverOptions, solver_knobs
+from gradcmp.ode.system import OdeSystem, SolverOptions, solver_params
 from gradcmp.problems.base import Problem, ode_instance
 
 
@@ -55,7 +55,7 @@ def build(params, dtype, device, seed):
 
 
 def linear_instance(a, x0, target, params, dtype, device):
-    """The Instance of dx/dt = A x from float64 data (A, X0, Y) and the solver knobs in `params`.
+    """The Instance of dx/dt = A x from float64 data (A, X0, Y) and the solver declared in `params`.
 
     Reference: the exact gradient. Info: how far the measured solver's x_T and its own exact
     (backprop, float64) gradient are from the truth -- the floor no strategy on this grid can beat;
@@ -94,11 +94,11 @@ def estimate(params) -> tuple[float, float]:
 PROBLEM = Problem(
     name="linear-ode",
     description="dx/dt = A x, J = mean ||x_T - y||^2, d/dA exact via the Frechet derivative of expm",
-    knobs=(
-        *solver_knobs(steps=100, method="rk4"),
-        Knob("n", 8, "state dimension (A is n x n)", minimum=1),
-        Knob("batch", 4, "initial states solved together", minimum=1),
-        Knob("T", 1.0, "horizon", above=0),
+    params=(
+        *solver_params(steps=100, method="rk4"),
+        Param("n", 8, "state dimension (A is n x n)", minimum=1),
+        Param("batch", 4, "initial states solved together", minimum=1),
+        Param("T", 1.0, "horizon", above=0),
     ),
     test_params={"steps": 400, "n": 3, "batch": 2},  # rk4's error below 1e-11
     build=build,

@@ -2,8 +2,8 @@
 from functools import lru_cache
 
 from gradcmp import deadline
-from gradcmp.config import Knob
-from gradcmp.ode.system import OdeSystem, SolverOptions, reference_gradient, reference_options, solver_knobs
+from gradcmp.config import Param
+from gradcmp.ode.system import OdeSystem, SolverOptions, reference_gradient, reference_options, solver_params
 from gradcmp.problems.base import Problem, ode_instance
 
 # du/dt = alpha u - beta u v (prey), dv/dt = delta u v - gamma v (predators): the textbook values.
@@ -69,7 +69,7 @@ def _targets(horizon, obs, options):
 @lru_cache(maxsize=32)
 def _reference(horizon, obs, seed):
     """The reference gradient from reference_gradient (about 2 s at T = 10: 1200 dopri5 steps),
-    computed once per process (lru_cache keyed on every knob it depends on)."""
+    computed once per process (lru_cache keyed on every param it depends on)."""
     _, theta, x0 = _theta_x0(seed)
     system = _system(x0, _targets(horizon, obs, reference_options()), _times(horizon, obs), SolverOptions())
     return reference_gradient(system, theta)
@@ -98,10 +98,10 @@ def build(params, dtype, device, seed):
 PROBLEM = Problem(
     name="lotka-volterra",
     description="predator-prey ODE, theta = (alpha, beta, delta, gamma), J = mean squared misfit at obs times",
-    knobs=(
-        *solver_knobs(steps=200, method="rk4"),
-        Knob("T", 10.0, "horizon (about 2 predator-prey cycles at the default theta)", above=0),
-        Knob("obs", 10, "evenly spaced observation times in (0, T]", minimum=1),
+    params=(
+        *solver_params(steps=200, method="rk4"),
+        Param("T", 10.0, "horizon (about 2 predator-prey cycles at the default theta)", above=0),
+        Param("obs", 10, "evenly spaced observation times in (0, T]", minimum=1),
     ),
     test_params={"steps": 200, "T": 1.0, "obs": 2},  # a short horizon: a cheap reference, rk4's error about 4e-10
     build=build,

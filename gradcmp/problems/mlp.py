@@ -1,6 +1,6 @@
 """A small multilayer perceptron (seed 4): layers f(h, W) = h W with tanh between them, a squared loss,
 differentiated with respect to all weights at once, as one flat vector."""
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.problems.base import Instance, Problem
 
 
@@ -68,10 +68,10 @@ def estimate(params) -> tuple[float, float]:
 PROBLEM = Problem(
     name="mlp",
     description="mean squared error of a tanh MLP, w.r.t. all its weights as one flat vector",
-    knobs=(
-        Knob("size", 32, "width: every layer maps width -> width", minimum=1),
-        Knob("layers", 3, "number of weight matrices", minimum=1),
-        Knob("batch", 16, "rows of the input batch", minimum=1),
+    params=(
+        Param("size", 32, "width: every layer maps width -> width", minimum=1),
+        Param("layers", 3, "number of weight matrices", minimum=1),
+        Param("batch", 16, "rows of the input batch", minimum=1),
     ),
     test_params={"size": 4, "layers": 3, "batch": 5},
     build=build,

@@ -2,8 +2,8 @@
 from functools import lru_cache
 
 from gradcmp import deadline
-from gradcmp.config import Knob
-from gradcmp.ode.system import OdeSystem, SolverOptions, reference_gradient, solver_knobs
+from gradcmp.config import Param
+from gradcmp.ode.system import OdeSystem, SolverOptions, reference_gradient, solver_params
 from gradcmp.problems.base import Problem, ode_instance
 
 # Tight enough to resolve rk4's error at 1000 steps (about 3e-14), cheap here (146 dopri5 steps).
@@ -61,7 +61,7 @@ def _system(x0, targets, dim, hidden, horizon, running_cost, options, vector_fie
 @lru_cache(maxsize=32)
 def _reference(dim, hidden, batch, horizon, obs, running_cost, seed):
     """The float64 reference gradient of one configuration, computed once per process (lru_cache keyed
-    on every knob it depends on: not steps, method or tolerances, so a sweep over them reuses it)."""
+    on every param it depends on: not steps, method or tolerances, so a sweep over them reuses it)."""
     theta, x0, targets = _data(dim, hidden, batch, obs, seed)
     system = _system(x0, targets, dim, hidden, horizon, running_cost, SolverOptions())
     return reference_gradient(system, theta, REFERENCE_TOLERANCE)
@@ -90,14 +90,14 @@ def estimate(params) -> tuple[float, float]:
 PROBLEM = Problem(
     name="neural-ode",
     description="dx/dt = W2 tanh(W1 x + b1) + b2 over a batch, J = mean ||x(t_k) - y_k||^2 at obs times",
-    knobs=(
-        *solver_knobs(steps=100, method="rk4"),
-        Knob("dim", 4, "state dimension d", minimum=1),
-        Knob("hidden", 32, "hidden units of the MLP", minimum=1),
-        Knob("batch", 64, "initial states solved together", minimum=1),
-        Knob("T", 1.0, "horizon", above=0),
-        Knob("obs", 1, "observation times T k / obs, k = 1..obs, that the loss compares with targets", minimum=1),
-        Knob("running_cost", False, "add the integral of mean(x^2) dt over [0, T] to J"),
+    params=(
+        *solver_params(steps=100, method="rk4"),
+        Param("dim", 4, "state dimension d", minimum=1),
+        Param("hidden", 32, "hidden units of the MLP", minimum=1),
+        Param("batch", 64, "initial states solved together", minimum=1),
+        Param("T", 1.0, "horizon", above=0),
+        Param("obs", 1, "observation times T k / obs, k = 1..obs, that the loss compares with targets", minimum=1),
+        Param("running_cost", False, "add the integral of mean(x^2) dt over [0, T] to J"),
     ),
     test_params={"steps": 50, "dim": 2, "hidden": 4, "batch": 2},
     build=build,

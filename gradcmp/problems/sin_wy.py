@@ -1,5 +1,5 @@
 """loss = sum(v * sin(W y)) (seed 1): differentiated with respect to the weight matrix W."""
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.problems.base import Instance, Problem
 
 
@@ -39,9 +39,9 @@ def estimate(params) -> tuple[float, float]:
 PROBLEM = Problem(
     name="sin-wy",
     description="loss = sum(v * sin(W y)), differentiated w.r.t. the m x n matrix W",
-    knobs=(
-        Knob("size", 64, "n, the length of y (columns of W)", minimum=1),
-        Knob("m", 0, "rows of W (0: same as size)", minimum=0),
+    params=(
+        Param("size", 64, "n, the length of y (columns of W)", minimum=1),
+        Param("m", 0, "rows of W (0: same as size)", minimum=0),
     ),
     test_params={"size": 6, "m": 4},  # a non-square W, so a transposed index cannot pass
     build=build,

@@ -1,6 +1,6 @@
 """dx/dt = A x with A dissipative and stiff: the problem where the backsolve adjoint goes wrong."""
-from gradcmp.config import Knob
-from gradcmp.ode.system import solver_knobs
+from gradcmp.config import Param
+from gradcmp.ode.system import solver_params
 from gradcmp.problems.base import Problem
 from gradcmp.problems.linear_ode import estimate, linear_instance
 
@@ -33,12 +33,12 @@ def build(params, dtype, device, seed):
 PROBLEM = Problem(
     name="stiff-linear",
     description="dx/dt = A x, eigenvalues of A from -1 to -stiffness: x solved backwards blows up",
-    knobs=(
-        *solver_knobs(steps=200, method="rk4"),  # rk4 step x fastest rate = 0.25
-        Knob("n", 8, "state dimension (A is n x n)", minimum=1),
-        Knob("batch", 4, "initial states solved together", minimum=1),
-        Knob("T", 1.0, "horizon", above=0),
-        Knob("stiffness", 50.0, "the fastest decay rate: A's eigenvalues run from -1 to -stiffness", minimum=1),
+    params=(
+        *solver_params(steps=200, method="rk4"),  # rk4 step x fastest rate = 0.25
+        Param("n", 8, "state dimension (A is n x n)", minimum=1),
+        Param("batch", 4, "initial states solved together", minimum=1),
+        Param("T", 1.0, "horizon", above=0),
+        Param("stiffness", 50.0, "the fastest decay rate: A's eigenvalues run from -1 to -stiffness", minimum=1),
     ),
     test_params={"steps": 200, "n": 3, "batch": 2, "stiffness": 5.0},  # mild: the backsolve adjoint meets the reference too
     build=build,

@@ -1,6 +1,6 @@
 """Problems the user brings: `--problem FILE.py:NAME` or `--problem package.module:NAME`.
 
-NAME is a factory called as NAME(dtype, device, seed, **knobs), each knob a keyword argument it
+NAME is a factory called as NAME(dtype, device, seed, **declared), each param a keyword argument it
 declares with a default (so `--param n=1000` reaches it), returning one of
 
     (loss, x) or (loss, x, reference)   a function of one tensor; reference: its exact gradient
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from gradcmp.config import ConfigError, Knob
+from gradcmp.config import ConfigError, Param
 from gradcmp.problems.base import Instance, Problem, ode_instance
 
 # The reference check: this many random directions, finite differences agreeing to this fraction of |g| |u|.
@@ -89,8 +89,8 @@ def _load_factory(spec: str) -> Callable:
     return factory
 
 
-def _declared_knobs(spec: str, factory) -> tuple[Knob, ...]:
-    """The keyword arguments after (dtype, device, seed), each with its default, as knobs."""
+def _declared_params(spec: str, factory) -> tuple[Param, ...]:
+    """The keyword arguments after (dtype, device, seed), each with its default, as declared."""
     try:
         parameters = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):
@@ -99,15 +99,15 @@ def _declared_knobs(spec: str, factory) -> tuple[Knob, ...]:
     if len(positional) < 3 and not any(p.kind is p.VAR_POSITIONAL for p in parameters):
         raise ConfigError(f"{spec}: the factory must take (dtype, device, seed), "
                           f"it takes ({', '.join(p.name for p in positional)})")
-    knobs = []
+    declared = []
     for parameter in parameters[3:]:
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         if parameter.default is parameter.empty or type(parameter.default) not in (int, float, str, bool):
             raise ConfigError(f"{spec}: give {parameter.name} a default number, string or bool "
-                              "(it becomes a knob set with --param)")
-        knobs.append(Knob(parameter.name, parameter.default, "declared by the factory"))
-    return tuple(knobs)
+                              "(it becomes a param set with --param)")
+        declared.append(Param(parameter.name, parameter.default, "declared by the factory"))
+    return tuple(declared)
 
 
 def _call(spec: str, factory, dtype, device, seed, kwargs):
@@ -262,18 +262,18 @@ KIND_WORDS = {"function": "your function", "module": "your nn.Module", "ode": "y
 @functools.lru_cache(maxsize=None)
 def user_problem(spec: str) -> Problem:
     """The Problem `spec` (FILE.py:NAME or package.module:NAME) names, checked by building it once
-    (float64, cpu, seed 0, default knobs): every mistake is a ConfigError naming the file."""
+    (float64, cpu, seed 0, default declared): every mistake is a ConfigError naming the file."""
     import torch
 
-    from gradcmp.ode.system import solver_knobs
+    from gradcmp.ode.system import solver_params
 
     factory = _load_factory(spec)
-    declared = _declared_knobs(spec, factory)
-    names = frozenset(knob.name for knob in declared)
-    made = _call(spec, factory, torch.float64, torch.device("cpu"), 0, {knob.name: knob.default for knob in declared})
-    kind = _pieces(spec, made, {knob.name: knob.default for knob in solver_knobs()})[0]
-    knobs = (*solver_knobs(), *declared) if kind == "ode" else declared
+    declared = _declared_params(spec, factory)
+    names = frozenset(param.name for param in declared)
+    made = _call(spec, factory, torch.float64, torch.device("cpu"), 0, {param.name: param.default for param in declared})
+    kind = _pieces(spec, made, {param.name: param.default for param in solver_params()})[0]
+    declared = (*solver_params(), *declared) if kind == "ode" else declared
     build = functools.partial(_build, spec, factory, names)
-    build({knob.name: knob.default for knob in knobs}, torch.float64, torch.device("cpu"), 0)
-    return Problem(name=spec, description=f"{KIND_WORDS[kind]} from {spec}", knobs=knobs, build=build,
+    build({param.name: param.default for param in declared}, torch.float64, torch.device("cpu"), 0)
+    return Problem(name=spec, description=f"{KIND_WORDS[kind]} from {spec}", params=declared, build=build,
                    provides=frozenset({"ode", "chain"}) if kind == "ode" else frozenset({"chain"}))

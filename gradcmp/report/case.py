@@ -19,8 +19,8 @@ class CaseView:
     caption: list[str]
     headers: list[str]
     rows: list[list[Cell]]
-    first_of: list[bool]  # whether a row opens a new configuration (a new value of the swept knob)
-    labels: list[list[str]]  # what names each row on its own: [strategy], or [value of the swept knob, strategy]
+    first_of: list[bool]  # whether a row opens a new configuration (a new value of the swept param)
+    labels: list[list[str]]  # what names each row on its own: [strategy], or [value of the swept param, strategy]
     under: list[str]  # headers shown in a small table under the main one: the counters (nfe, ...)
     notes: list[str] = field(default_factory=list)
     recommendation: list[str] = field(default_factory=list)
@@ -33,8 +33,8 @@ class CaseView:
     @property
     def names(self) -> list[str]:
         """Each row's label in one piece: 'vjp', or 'size=8 vjp' in a sweep."""
-        knob = self.label_headers[0] if len(self.label_headers) > 1 else None
-        return [f"{knob}={label[0]} {label[1]}" if knob else label[0] for label in self.labels]
+        param = self.label_headers[0] if len(self.label_headers) > 1 else None
+        return [f"{param}={label[0]} {label[1]}" if param else label[0] for label in self.labels]
 
 
 # Headers that move under the table too where it would not fit ("best" is left out: the recommendation names them).
@@ -52,16 +52,16 @@ def best(results: list[Result]) -> tuple[Result | None, Result | None]:
 
 def title(group) -> str:
     """The problem, the params no column shows, dtype, device and threads."""
-    run, knob = group[0].run, group[0].job.sweep
-    fixed = " ".join(f"{key}={value}" for key, value in run.params.items() if key != knob)
+    run, param = group[0].run, group[0].job.sweep
+    fixed = " ".join(f"{key}={value}" for key, value in run.params.items() if key != param)
     return "  ".join(part for part in (run.problem, fixed, f"{run.dtype} {run.device}", f"threads={run.threads}")
                      if part)
 
 
 def _notes(group) -> list[str]:
-    """Why rows were skipped or failed, once per strategy and status with the values of the swept knob
+    """Why rows were skipped or failed, once per strategy and status with the values of the swept param
     it happened at; the measurements' own notes; and one line per reason strategies do not apply."""
-    knob = group[0].job.sweep
+    param = group[0].job.sweep
     seen: dict[tuple[str, str], tuple[list, str]] = {}
     inapplicable: dict[str, list[str]] = {}
     notes = []
@@ -74,10 +74,10 @@ def _notes(group) -> list[str]:
                 continue
             if result.reason:
                 values, _ = seen.setdefault((result.strategy, result.status), ([], result.reason))
-                values.append(entry.run.params[knob] if knob else None)
-            at = f" at {knob}={entry.run.params[knob]}" if knob else ""
+                values.append(entry.run.params[param] if param else None)
+            at = f" at {param}={entry.run.params[param]}" if param else ""
             notes.extend(f"{result.strategy}{at}: {note}" for note in result.notes)
-    lines = [f"{strategy} {status}" + (f" at {knob}={', '.join(map(str, values))}" if knob else "")
+    lines = [f"{strategy} {status}" + (f" at {param}={', '.join(map(str, values))}" if param else "")
              + (f"; at {values[0]}" if len(values) > 1 else "") + f": {reason}"
              for (strategy, status), (values, reason) in seen.items()]
     lines += [not_applicable(group[0].run.problem, names, reason) for reason, names in inapplicable.items()]
@@ -92,12 +92,12 @@ def not_applicable(problem: str, names: list[str], reason: str) -> str:
 
 def case_view(group, recommendation=None, laws=()) -> CaseView:
     """The view of one case's entries (gradcmp.sweep.Entry), in order."""
-    knob = group[0].job.sweep
+    param = group[0].job.sweep
     tolerance = group[0].job.tolerance
     main = next(iter(group[0].run.params), "size")  # the main param comes first ("size": none to name)
     shown = [(entry, result) for entry in group for result in entry.run.results if not result.not_applicable]
     compiled = any(result.compile_s is not None for _, result in shown)
-    headers = ([knob] if knob else []) + ["strategy", "status", cells.time_header(),
+    headers = ([param] if param else []) + ["strategy", "status", cells.time_header(),
                                           *(["compile"] if compiled else []), "x primal", "peak mem", "saved",
                                           "rel. error", "max abs err", "best"]
     rows, first_of = [], []
@@ -106,7 +106,7 @@ def case_view(group, recommendation=None, laws=()) -> CaseView:
         fastest, leanest = best(entry.run.results)
         first = entry is not previous
         previous = entry
-        row: list[Cell] = [(str(entry.run.params[knob]) if first else "", "")] if knob else []
+        row: list[Cell] = [(str(entry.run.params[param]) if first else "", "")] if param else []
         row += [(result.strategy, ""), (result.status, result.status),
                 (cells.time(result), "best" if result is fastest else "")]
         if compiled:
@@ -129,16 +129,16 @@ def case_view(group, recommendation=None, laws=()) -> CaseView:
         if primal:
             caption.append(f"one loss evaluation (primal): {cells.seconds(primal)}")
     if main != "size":  # say what --size meant where the name does not
-        caption.append(f"--sizes set {main}" if knob == main else f"--size set {main}={group[0].run.params[main]}")
+        caption.append(f"--sizes set {main}" if param == main else f"--size set {main}={group[0].run.params[main]}")
     if tolerance is not None:
         caption.append(f"tolerance: rel. error <= {tolerance:.0e}")
     counter_names = sorted({name for _, result in shown for name in result.stats})
     for row, (_, result) in zip(rows, shown):
         row.extend((str(result.stats.get(name, "-")), "") for name in counter_names)
     view = CaseView(title(group), [line for line in caption if line], headers + counter_names, rows, first_of,
-                    [([str(entry.run.params[knob])] if knob else []) + [result.strategy] for entry, result in shown],
+                    [([str(entry.run.params[param])] if param else []) + [result.strategy] for entry, result in shown],
                     counter_names, notes=_notes(group))
     if recommendation is not None:
         view.recommendation = list(recommendation.lines)
-    view.laws = [law.describe() for law in laws if law.problem == group[0].run.problem and law.knob == knob]
+    view.laws = [law.describe() for law in laws if law.problem == group[0].run.problem and law.param == param]
     return view

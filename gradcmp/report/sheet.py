@@ -5,19 +5,19 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.report.case import not_applicable
 
 
-def param_range(knob: Knob) -> str:
+def param_range(param: Param) -> str:
     """The values a param accepts, in words: 'one of a, b', '>= 1', '> 0', 'true or false'."""
-    if knob.choices:
-        return "one of " + ", ".join(knob.choices)
-    if isinstance(knob.default, bool):
+    if param.choices:
+        return "one of " + ", ".join(param.choices)
+    if isinstance(param.default, bool):
         return "true or false"
-    bounds = [f">= {knob.minimum:g}" if knob.minimum is not None else "",
-              f"> {knob.above:g}" if knob.above is not None else ""]
-    kind = {int: "integer", float: "number", str: "text"}[type(knob.default)]
+    bounds = [f">= {param.minimum:g}" if param.minimum is not None else "",
+              f"> {param.above:g}" if param.above is not None else ""]
+    kind = {int: "integer", float: "number", str: "text"}[type(param.default)]
     return " ".join(part for part in (kind, *bounds) if part)
 
 
@@ -26,9 +26,9 @@ def problem_sheet(problem, strategies) -> Group:
     params = Table(title=f"{problem.name}: {problem.description}", title_justify="left")
     for header in ("param", "default", "range", "help"):
         params.add_column(header)
-    for number, knob in enumerate(problem.knobs):
-        help_text = knob.help + (" (--size sets it)" if number == 0 else "")
-        params.add_row(knob.name, str(knob.default), param_range(knob), Text(help_text))
+    for number, param in enumerate(problem.params):
+        help_text = param.help + (" (--size sets it)" if number == 0 else "")
+        params.add_row(param.name, str(param.default), param_range(param), Text(help_text))
     applying = Table(title="strategies that apply", title_justify="left")
     for header in ("strategy", "description"):
         applying.add_column(header)

@@ -104,7 +104,7 @@ def list_tables(problems, strategies) -> Group:
         problem_table.add_column(header)
     for problem in problems.values():
         problem_table.add_row(problem.name, problem.description,
-                              "\n".join(knob.describe() for knob in problem.knobs))
+                              "\n".join(param.describe() for param in problem.params))
     strategy_table = Table(title="strategies", title_justify="left")
     for header in ("name", "description"):
         strategy_table.add_column(header)

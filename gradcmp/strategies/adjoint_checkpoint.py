@@ -17,7 +17,7 @@ class AdjointCheckpoint(Adjoint):
     """
 
     name = "adjoint-checkpoint"
-    knobs = ("checkpoints", "schedule")
+    declared = ("checkpoints", "schedule")
     description = "continuous adjoint on x recomputed from sqrt(N) (or K, uniform or binomial) checkpoints"
     checkpointed = True
 

@@ -20,7 +20,7 @@ class Strategy(abc.ABC):
                bytes are measured (saved-tensor hooks cannot run under torch.func transforms)
     numpy_memory  True when the strategy allocates with numpy rather than torch: torch's memory
                accounting does not see numpy, so its peak is measured with tracemalloc instead
-    knobs      problem knobs that only this strategy reads (checkpoint's slot count): the memory
+    declared      problem declared that only this strategy reads (checkpoint's slot count): the memory
                frontier tells its settings apart by them
     """
 
@@ -29,7 +29,7 @@ class Strategy(abc.ABC):
     requires: frozenset[str] = frozenset()
     autograd: bool = False
     numpy_memory: bool = False
-    knobs: tuple[str, ...] = ()
+    declared: tuple[str, ...] = ()
 
     def unavailable(self) -> str | None:
         """Why the strategy cannot run on this installation (a missing optional package), or None."""

@@ -37,7 +37,7 @@ class Checkpoint(Backprop):
     """
 
     name = "checkpoint"
-    knobs = ("checkpoints", "schedule")
+    declared = ("checkpoints", "schedule")
     description = "backprop keeping K checkpoints (uniform segments or Revolve's binomial schedule); recomputes in backward"
 
     def estimated_bytes(self, instance) -> float:

@@ -17,7 +17,7 @@ from gradcmp.strategies.compiled_sweep import chunks
 
 class CompiledAdjointCheckpoint(CompiledAdjoint):
     name = "adjoint-checkpoint-compiled"
-    knobs = ("checkpoints",)
+    declared = ("checkpoints",)
     description = "adjoint-checkpoint (uniform schedule), each chunk of steps one torch.compile'd call (--compile)"
 
     def segments(self, system):

@@ -11,7 +11,7 @@ from gradcmp.strategies.compiled_backprop import CompiledBackprop
 
 class CompiledCheckpoint(CompiledBackprop):
     name = "checkpoint-compiled"
-    knobs = ("checkpoints",)
+    declared = ("checkpoints",)
     description = "checkpoint (uniform schedule) as a reverse sweep of torch.compile'd chunks (--compile)"
 
     def segment_steps(self, system) -> int:

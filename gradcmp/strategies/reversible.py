@@ -14,7 +14,7 @@ class Reversible(Strategy):
     """
 
     name = "reversible"
-    knobs = ("coupling",)
+    declared = ("coupling",)
     description = "reversible solver pair (McCallum & Foster); states rebuilt backwards, memory flat in steps"
     requires = frozenset({"ode"})
     autograd = True

@@ -1,6 +1,6 @@
 """A gradcmp plug-in: one problem and one strategy. torch is imported only when they compute, like
 gradcmp's own, so `gradcmp list` stays fast."""
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.problems import Instance, Problem
 from gradcmp.strategies import Strategy
 
@@ -21,7 +21,7 @@ def build(params, dtype, device, seed):
 PROBLEM = Problem(
     name="quadratic",
     description="0.5 x^T A x with A symmetric positive definite (a plug-in example)",
-    knobs=(Knob("size", 32, "length of x", minimum=1),),
+    params=(Param("size", 32, "length of x", minimum=1),),
     build=build,
 )
 
