@@ -10,9 +10,9 @@ import sys
 
 import click
 
-from gradcmp import __version__, interrupt
-from gradcmp.config import (DEVICES, DTYPES, LARGEST_INT, ConfigError, Settings, check_setting, parse_bytes,
-                            split_assignment)
+from gradcmp.version import VERSION
+from gradcmp import interrupt
+from gradcmp.config import LARGEST_INT, SETTINGS, ConfigError, check_settings, parse_bytes, split_assignment
 
 
 def _usage(error: ConfigError, param: str | None = None) -> click.UsageError:
@@ -68,12 +68,32 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="gradcmp")
+@click.version_option(VERSION, prog_name="gradcmp")
 def main():
     """Compute the same gradient with several strategies and compare time, memory and error."""
     from gradcmp.plugins import load
 
+    _notes_to_stderr()
     load()
+
+
+def _notes_to_stderr() -> None:
+    """An old spelling that still works (gradcmp.strategies.spelling.SpellingNote) is one line on stderr,
+    `note: ...`, once per text; other warnings as Python shows them."""
+    import warnings
+
+    from gradcmp.strategies.spelling import SpellingNote
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SpellingNote):
+            click.echo(f"note: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.filterwarnings("once", category=SpellingNote)
 
 
 @main.command("list")
@@ -112,15 +132,7 @@ def _positive_int(ctx, param, value):
 
 def _memory(ctx, param, value):
     try:
-        return None if value is None else parse_bytes(value)
-    except ConfigError as error:
-        raise click.BadParameter(str(error)) from None
-
-
-def _setting(ctx, param, value):
-    """The same range check a preset's setting gets (config.SETTING_RANGES)."""
-    try:
-        return None if value is None else check_setting(param.name, value, "--" + param.name.replace("_", "-"))
+        return None if value is None else parse_bytes(value, "--" + param.name.replace("_", "-"))
     except ConfigError as error:
         raise click.BadParameter(str(error)) from None
 
@@ -137,48 +149,31 @@ def _ratio(ctx, param, value):
     return value
 
 
+def _setting_option(setting):
+    """The command-line option of one entry of gradcmp.config.SETTINGS, checked as the API and presets check it."""
+    flag = "--" + setting.name.replace("_", "-")
+
+    def check(ctx, param, value):
+        try:
+            return None if value is None else check_settings({setting.name: value})[setting.name]
+        except ConfigError as error:
+            raise click.BadParameter(str(error).replace(setting.name, flag, 1)) from None
+
+    default = "" if setting.default is None else f" [default: {str(setting.default).lower()}]"
+    if setting.type is bool:
+        return click.option(flag, is_flag=True, default=None, help=setting.help[0].upper() + setting.help[1:] + ".")
+    kind = {int: int, float: float}.get(setting.type, click.Choice(setting.choices) if setting.choices else str)
+    metavar = "SIZE" if setting.type == "size" else None
+    return click.option(flag, type=kind, callback=check, metavar=metavar,
+                        help=setting.help[0].upper() + setting.help[1:] + "." + default)
+
+
 def settings_options(command):
-    """The options that say how to measure, shared by `run` and `bench`.
-
-    Each defaults to None ("not given"), so `bench` can tell a flag from its preset's value;
-    `settings_from` fills in the rest from gradcmp.config.Settings.
-    """
-    defaults = Settings()
-    options = (
-        click.option("--dtype", type=click.Choice(DTYPES), help=f"[default: {defaults.dtype}]"),
-        click.option("--device", type=click.Choice(DEVICES), help=f"[default: {defaults.device}]"),
-        click.option("--seed", type=int, callback=_setting, help=f"Seed of the problem's random data. [default: {defaults.seed}]"),
-        click.option("--threads", type=int, callback=_setting, help="torch threads (default: all cores)."),
-        click.option("--max-memory", callback=_memory, metavar="SIZE",
-                     help="Skip strategies estimated to need more (e.g. 2GiB). Default: half the free memory."),
-        click.option("--max-time", type=float, callback=_setting,
-                     help="Skip strategies estimated to take longer per gradient (seconds). "
-                          f"[default: {defaults.max_time:g}]"),
-        click.option("--min-run-time", type=float, callback=_setting,
-                     help=f"Seconds of timed repeats per strategy, at most 60. "
-                          f"[default: {defaults.min_run_time:g}]"),
-        click.option("--compile", is_flag=True, default=None,
-                     help="Also measure each strategy's torch.compile'd form, where it has one (backprop, "
-                          "checkpoint, adjoint: NAME-compiled), compile time apart."),
-    )
-    for option in reversed(options):
-        command = option(command)
+    """The options that say how to measure, one per gradcmp.config.SETTINGS entry, shared by `run` and
+    `bench`. Each defaults to None ("not given"), so `bench` can tell an option from its preset's value."""
+    for setting in reversed(SETTINGS):
+        command = _setting_option(setting)(command)
     return command
-
-
-def settings_from(measuring: dict, base: dict | None = None) -> Settings:
-    """Settings: the defaults, overlaid by `base` (a preset's), overlaid by the flags given."""
-    given = {key: value for key, value in measuring.items() if value is not None}
-    return Settings(**{**(base or {}), **given})
-
-
-def _check_device(settings: Settings) -> None:
-    from gradcmp.config import torch_dtype_device
-
-    try:
-        torch_dtype_device(settings.dtype, settings.device)
-    except ConfigError as error:
-        raise _usage(error, "--device") from None
 
 
 def _format_option(command):
@@ -186,18 +181,6 @@ def _format_option(command):
 
     return click.option("--format", "output_format", type=click.Choice(FORMATS), default="table",
                         show_default=True, help="What to print on stdout.")(command)
-
-
-def _print(sweep, output_format: str) -> None:
-    """The sweep in the chosen format on stdout (gradcmp.report.export)."""
-    from gradcmp.report import export
-
-    if output_format == "table":
-        console = _console()
-        console.print(export(sweep, output_format, console.width))
-    else:
-        text = export(sweep, output_format)
-        click.echo(text, nl=not text.endswith("\n"))
 
 
 def _save_gradients_option(command):
@@ -215,12 +198,16 @@ def _write_gradients(path: str, arrays: dict) -> None:
         raise click.BadParameter(f"cannot write {path}: {error.strerror}", param_hint="--save-gradients") from None
 
 
+STRATEGY_HELP = ("Strategy, as NAME or 'NAME(OPTION=VALUE,...)', e.g. 'checkpoint(checkpoints=8,schedule=binomial)'; "
+                 "several values of an option make a row each; repeat for several. See `gradcmp list`.")
+
+
 @main.command("run")
 @click.option("--problem", "-p", required=True,
               help="Problem name (see `gradcmp list`), or your own FILE.py:NAME or package.module:NAME "
                    "(imported only then; see docs/extending.md).")
 @click.option("--strategy", "-s", "strategies", multiple=True,
-              help="Strategy name; repeat for several. Default: every strategy (those that do not apply named under the table).")
+              help=STRATEGY_HELP + " Default: every strategy (those that do not apply named under the table).")
 @click.option("--size", "-n", type=int, callback=_positive_int,
               help="The problem's main param (matrix side, ODE steps, ...: see `gradcmp list PROBLEM`).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Set any param of the problem; repeatable.")
@@ -229,7 +216,7 @@ def _write_gradients(path: str, arrays: dict) -> None:
 @_save_gradients_option
 @click.option("--tolerance", type=float, callback=_positive_float, metavar="REL",
               help="Exit 1 when an ok row's relative error exceeds REL (e.g. 1e-6).")
-def run_command(problem, strategies, size, params, output_format, save_gradients, tolerance, **measuring):
+def run_command(problem, strategies, size, params, output_format, save_gradients, tolerance, **settings):
     """Compute one problem's gradient with each strategy; print time, memory and error."""
     from gradcmp.api import one_job
     from gradcmp.gate import over_tolerance
@@ -249,8 +236,8 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
                 raise ConfigError(f"--size and --param {chosen_problem.main_param}= both set "
                                   f"{chosen_problem.main_param}; give one")
             given[chosen_problem.main_param] = str(size)
-        sweep = one_job(chosen_problem, list(dict.fromkeys(strategies)) or None, given, sys.argv,
-                        keep_gradients=bool(save_gradients), **measuring)
+        sweep = one_job(chosen_problem, list(strategies) or None, given, sys.argv,
+                        keep_gradients=bool(save_gradients), **settings)
     except ConfigError as error:
         raise _usage(error) from None
     run = sweep.entries[0].run
@@ -261,6 +248,18 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
     if over:
         click.echo(f"over the tolerance {tolerance:g}: {', '.join(over)}", err=True)
     sys.exit(1 if over or any(result.status == "failed" for result in run.results) else 0)
+
+
+def _print(sweep, output_format: str) -> None:
+    """The sweep in the chosen format on stdout (gradcmp.report.export)."""
+    from gradcmp.report import export
+
+    if output_format == "table":
+        console = _console()
+        console.print(export(sweep, output_format, console.width))
+    else:
+        text = export(sweep, output_format)
+        click.echo(text, nl=not text.endswith("\n"))
 
 
 def _sweep_params(params: tuple[str, ...]) -> dict[str, list[str]]:
@@ -281,6 +280,49 @@ def _sizes(ctx, param, value):
     return sizes
 
 
+def _view_options(command):
+    """How a sweep is shown, live (`bench`) or saved (`show`)."""
+    for option in reversed((
+        _format_option,
+        click.option("--plot", metavar="FILE.png|FILE.svg",
+                     help="Log-log time and memory against size, a line per strategy; with --front or "
+                          "--memory-budget, time against memory with the Pareto front marked (needs matplotlib)."),
+        click.option("--front", is_flag=True, help="Print each configuration's time-memory Pareto front."),
+        click.option("--memory-budget", callback=_memory, metavar="SIZE",
+                     help="With the front, name the fastest gradient within tolerance that fits in SIZE (e.g. 16MiB)."),
+    )):
+        command = option(command)
+    return command
+
+
+def _check_plot(plot) -> None:
+    if plot:
+        from gradcmp.plot import check_plot_path
+
+        try:
+            check_plot_path(plot)
+        except ConfigError as error:
+            raise _usage(error) from None
+
+
+def _show(sweep, output_format, plot, front, memory_budget) -> None:
+    """What `bench` prints after measuring and `show` prints of a file: the comparison with the baseline, the
+    tables, the front, the plot's path, and last the verdict that sets the exit status (gradcmp.report.shown)."""
+    from gradcmp.report import shown
+
+    out, err = _console(), _console(stderr=True)
+    human = out if output_format == "table" else err
+    if plot:
+        from gradcmp.plot import save
+
+        save(sweep.entries, plot, front or memory_budget is not None, memory_budget)
+    before, after = shown(sweep, human.width, front, memory_budget, plot)
+    if before is not None:
+        human.print(before, highlight=False)
+    _print(sweep, output_format)
+    human.print(after, highlight=False)
+
+
 @main.command("bench")
 @click.option("--preset", metavar="NAME|PATH",
               help="A shipped preset (smoke, default, scaling, ...) or your own .toml file. "
@@ -289,7 +331,8 @@ def _sizes(ctx, param, value):
               help="Only this problem's cases (with --preset), or a case per problem: a name, or your own "
                    "FILE.py:NAME or package.module:NAME (imported only then); repeatable.")
 @click.option("--strategy", "-s", "strategies", multiple=True,
-              help="Only this strategy (where it applies); repeatable. Default: the preset's, or every applicable one.")
+              help=STRATEGY_HELP + " Replaces the preset's (each case keeps those that apply). "
+                   "Default: the preset's, or every applicable one.")
 @click.option("--sizes", callback=_sizes, metavar="N,N,...",
               help="Values of each problem's main param, e.g. 16,32,64 (replaces the preset's).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE[,VALUE...]",
@@ -298,125 +341,86 @@ def _sizes(ctx, param, value):
 @click.option("--output", "-o", metavar="FILE.json",
               help="Results file, rewritten after every row; never another run's, the baseline or the preset. "
                    "Default: results-<preset>-<time>-<pid>.json")
-@_format_option
 @click.option("--baseline", metavar="OLD.json", help="Compare row by row with an earlier results file.")
 @click.option("--fail-on-regression", type=float, callback=_ratio, metavar="RATIO",
               help="Exit 1 when a time or memory ratio against --baseline exceeds RATIO (e.g. 1.5).")
-@click.option("--plot", metavar="FILE.png|FILE.svg",
-              help="Log-log time and memory against size, a line per strategy; with --front or "
-                   "--memory-budget, time against memory with the Pareto front marked (needs matplotlib).")
 @_save_gradients_option
-@click.option("--front", is_flag=True, help="Print each configuration's time-memory Pareto front.")
-@click.option("--memory-budget", callback=_memory, metavar="SIZE",
-              help="With the front, name the fastest gradient within tolerance that fits in SIZE (e.g. 16MiB).")
-def bench_command(preset, problems, strategies, sizes, params, output, output_format, baseline,
-                  fail_on_regression, plot, save_gradients, front, memory_budget, **measuring):
+@_view_options
+def bench_command(preset, problems, strategies, sizes, params, output, baseline, fail_on_regression,
+                  save_gradients, output_format, plot, front, memory_budget, **settings):
     """Run a preset or a sweep; save every row as it finishes; fit growth laws; recommend; gate CI.
 
     Exit status: 0 all rows within tolerance, 1 a row failed, exceeded its tolerance or regressed,
     2 bad input (nothing ran), 130/143 interrupted by SIGINT/SIGTERM (the file keeps the finished rows).
     """
-    from gradcmp.sweep import Sweep
-    from gradcmp.presets import command_line_preset, load_preset, plan
-    from gradcmp.results import check_output, default_output, load_runs, output_lock
+    from gradcmp.api import bench
+    from gradcmp.results import default_output
 
-    baseline_document = baseline_runs = None
+    _check_plot(plot)
+    cases = [{"problem": problem} for problem in problems] if problems and not preset else None
+    path = output or default_output("command-line" if cases else os.path.splitext(os.path.basename(preset or "default"))[0])
     try:
-        chosen = command_line_preset(list(problems)) if problems and not preset else load_preset(preset or "default")
-        jobs = plan(chosen, list(problems) or None, list(dict.fromkeys(strategies)) or None, sizes,
-                    _sweep_params(params))
-        settings = settings_from(measuring, chosen.settings)
-        if fail_on_regression is not None and not baseline:
-            raise ConfigError("--fail-on-regression compares with a baseline: give --baseline OLD.json too")
-        if plot:
-            from gradcmp.plot import check_plot_path
-
-            check_plot_path(plot)
-        if baseline:
-            baseline_document, baseline_runs = load_runs(baseline)
-        path = output or default_output(chosen.name)
-        check_output(path, {"baseline": baseline, "preset": None if preset is None else chosen.source})
+        with _progress() as on_row:
+            sweep = bench(cases or preset or "default", problems=None if cases else list(problems) or None,
+                          strategies=list(strategies) or None, sizes=sizes, params=_sweep_params(params) or None,
+                          output=path, baseline=baseline, fail_on_regression=fail_on_regression,
+                          keep_gradients=bool(save_gradients), on_row=on_row, command=sys.argv, **settings)
     except ConfigError as error:
         raise _usage(error) from None
-    _check_device(settings)
-    try:
-        with output_lock(path):
-            sweep = Sweep(chosen, jobs, settings, path, sys.argv, keep_gradients=bool(save_gradients))
-            try:
-                failed = _bench(sweep, output_format, baseline, baseline_runs, baseline_document, fail_on_regression,
-                                plot, save_gradients, front, memory_budget)
-            except interrupt.Interrupted as stop:
-                sweep.stop()
-                click.echo(f"interrupted by {stop.name} after {sweep.finished_rows} of {sweep.total_rows} rows; "
-                           f"the finished rows are in {sweep.path}", err=True)
-                stop.reported = True
-                raise
-    except ConfigError as error:  # another run holds the file
-        raise _usage(error) from None
-    sys.exit(1 if failed else 0)
-
-
-def _bench(sweep, output_format, baseline, baseline_runs, baseline_document, fail_on_regression, plot,
-           save_gradients, front, memory_budget) -> bool:
-    """Measure, then print what the library made of it; True when the gate failed."""
-    from gradcmp.config import thread_limits
-    from gradcmp.gate import against_baseline, machine_of, verdict
-    from gradcmp.report.table import comparison, verdict_lines
-
-    sweep.save()
-    with thread_limits(sweep.settings.threads):
-        _measure(sweep)
+    except interrupt.Interrupted as stop:
+        sweep = getattr(stop, "sweep", None)
+        if sweep is not None:
+            click.echo(f"interrupted by {stop.name} after {sweep.finished_rows} of {sweep.total_rows} rows; "
+                       f"the finished rows are in {sweep.path}", err=True)
+            stop.reported = True
+        raise
     if save_gradients:
         from gradcmp.sweep import gradient_arrays
 
         _write_gradients(save_gradients, gradient_arrays(sweep.entries))
-    out, err = _console(), _console(stderr=True)
-    human = out if output_format == "table" else err
-    report = None
-    if baseline:
-        report = against_baseline(baseline, baseline_runs, [entry.run for entry in sweep.entries],
-                                  machine_of(baseline_document, baseline_runs), sweep.header.get("machine", {}),
-                                  fail_on_regression)
-        sweep.extra["baseline"] = report.to_json()
-        sweep.save()
-        human.print(comparison(report, human.width), highlight=False)
-    _print(sweep, output_format)
-    if front or memory_budget:
-        from gradcmp.frontier import front_report
-
-        human.print(front_report(sweep.entries, memory_budget))
-    if plot:
-        from gradcmp.plot import save_front_plot, save_plot
-
-        if front or memory_budget:
-            save_front_plot(sweep.entries, plot, memory_budget)
-        else:
-            save_plot(sweep.entries, plot)
-        human.print(f"plot: {plot}")
-    result = verdict(sweep.entries)
-    human.print(verdict_lines(result, sweep.path, sweep.lost), highlight=False)
-    return result.failed or (report is not None and report.failed)
+    _show(sweep, output_format, plot, front, memory_budget)
+    sys.exit(1 if sweep.failed else 0)
 
 
-def _measure(sweep) -> None:
-    """Run the sweep under a progress bar (only on a terminal)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+class _progress:
+    """A progress bar on the terminal (none when piped) for a sweep; `with _progress() as on_row:` gives
+    the callback to pass to gradcmp.bench."""
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=_console(stderr=True), transient=True,
-                        disable=not (sys.stdout.isatty() and sys.stderr.isatty()))
-    with progress:
-        task = progress.add_task(sweep.next_row() or "", total=sweep.total_rows)
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        def on_row(entry, result):
-            progress.update(task, advance=1, description=sweep.next_row() or "done")
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=_console(stderr=True), transient=True,
+                                 disable=not (sys.stdout.isatty() and sys.stderr.isatty()))
+        self.progress.__enter__()
+        self.task = None
 
-        try:
-            sweep.run(on_row)
-        except Exception:  # a bug in gradcmp: say so in the file too, then surface it loudly
-            sweep.status = "crashed"
-            sweep.save()
-            raise
+        def on_row(sweep, entry, result):
+            if self.task is None:
+                self.task = self.progress.add_task("", total=sweep.total_rows)
+            self.progress.update(self.task, completed=sweep.finished_rows, description=sweep.next_row() or "done")
+
+        return on_row
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+
+@main.command("show")
+@click.argument("path", metavar="FILE.json")
+@_view_options
+def show_command(path, output_format, plot, front, memory_budget):
+    """Print a saved results file as the run or bench that wrote it printed it (the baseline comparison too,
+    while the baseline file is there); exit status as that run's: 1 when its gate failed."""
+    from gradcmp.api import show
+
+    _check_plot(plot)
+    try:
+        sweep = show(path)
+    except ConfigError as error:
+        raise _usage(error) from None
+    _show(sweep, output_format, plot, front, memory_budget)
+    sys.exit(1 if sweep.failed else 0)
 
 
 @main.command("compare")
@@ -426,17 +430,13 @@ def _measure(sweep) -> None:
               help="Exit 1 when a time or memory ratio (new / old) exceeds RATIO.")
 def compare_command(baseline, current, fail_on_regression):
     """Compare two saved results files row by row (same problem, params, strategy, dtype, device)."""
-    from gradcmp.gate import against_baseline, machine_of
+    from gradcmp.api import compare
     from gradcmp.report.table import comparison
-    from gradcmp.results import load_runs
 
     try:
-        old_document, old_runs = load_runs(baseline)
-        new_document, new_runs = load_runs(current)
+        report = compare(baseline, current, fail_on_regression)
     except ConfigError as error:
         raise _usage(error) from None
-    report = against_baseline(baseline, old_runs, new_runs, machine_of(old_document, old_runs),
-                              machine_of(new_document, new_runs), fail_on_regression)
     console = _console()
     console.print(comparison(report, console.width), highlight=False)
     sys.exit(1 if report.regressions or report.nothing_compared else 0)

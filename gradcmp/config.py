@@ -9,7 +9,7 @@ import difflib
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 
 
 class ConfigError(ValueError):
@@ -39,7 +39,7 @@ def torch_dtype_device(dtype: str, device: str):
 
 @dataclass(frozen=True)
 class Param:
-    """One setting of a problem. Its type is the type of its default."""
+    """One declared setting: a problem's param or a strategy's option. Its type is the type of its default."""
 
     name: str
     default: int | float | str | bool
@@ -47,10 +47,18 @@ class Param:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     above: float | None = None  # a strict lower bound: rtol > 0, T > 0
+    maximum: float | None = None
+    kind: type | str | None = None  # the type when the default (None) does not say it; "size": bytes
+
+    @property
+    def type(self):
+        return self.kind or type(self.default)
 
     def parse(self, text: str) -> int | float | str | bool:
         """Turn the user's text into a value of this param's type, or raise ConfigError."""
-        kind = type(self.default)
+        kind = self.type
+        if kind == "size":
+            return self.check(parse_bytes(text, self.name))
         if kind is bool:
             lowered = text.strip().lower()
             if lowered not in ("true", "false", "1", "0", "yes", "no"):
@@ -64,19 +72,25 @@ class Param:
 
     def check(self, value):
         """Validate an already typed value (from a preset or the CLI)."""
-        kind = type(self.default)
+        kind = self.type
+        if kind == "size":
+            if isinstance(value, str):
+                return parse_bytes(value, self.name)
+            kind = int
         if kind is float and type(value) is int:
             value = float(value)
         if type(value) is not kind:
             raise ConfigError(f"{self.name} must be {_type_word(kind)}, got {value!r}")
-        if kind in (int, float):
-            check_finite(self.name, value)
         if self.choices and value not in self.choices:
             raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
         if self.minimum is not None and value < self.minimum:
             raise ConfigError(f"{self.name} must be >= {self.minimum:g}, got {value!r}")
         if self.above is not None and not value > self.above:
             raise ConfigError(f"{self.name} must be > {self.above:g}, got {value!r}")
+        if self.maximum is not None and value > self.maximum:
+            raise ConfigError(f"{self.name} must be <= {self.maximum:g}, got {value!r}")
+        if kind in (int, float):
+            check_finite(self.name, value)
         return value
 
     def describe(self) -> str:
@@ -85,7 +99,8 @@ class Param:
 
 
 def _type_word(kind: type) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[kind]
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            "size": "a size such as 512MiB"}[kind]
 
 
 LARGEST_INT = 2**63 - 1  # what torch and numpy take as an integer
@@ -100,25 +115,7 @@ def check_finite(name: str, value: float) -> float:
 
 MAX_MIN_RUN_TIME = 60.0  # seconds of timed repeats per strategy: beyond this a sweep never ends
 MAX_THREADS = 4096
-
-# Each measuring setting's lowest and highest value (the lowest excluded for seconds), and how to say so:
-# one check for the CLI's flags and presets alike.
-SETTING_RANGES = {
-    "seed": (0, LARGEST_INT, False, "an integer from 0 to 2^63-1"),
-    "threads": (1, MAX_THREADS, False, f"a positive integer of at most {MAX_THREADS}"),
-    "max_time": (0.0, LARGEST_INT, True, "a positive number of seconds"),
-    "min_run_time": (0.0, MAX_MIN_RUN_TIME, True, f"a positive number of seconds, at most {MAX_MIN_RUN_TIME:g}"),
-    "max_memory": (1, LARGEST_INT, False, "between 1 byte and 8 EiB"),
-}
-
-
-def check_setting(key: str, value, label: str | None = None):
-    """A measuring setting's value, or ConfigError saying (under `label`, else `key`) the range it must lie in."""
-    low, high, exclusive, words = SETTING_RANGES[key]
-    if isinstance(value, float) and not math.isfinite(value) or not (low < value if exclusive else low <= value) \
-            or value > high:
-        raise ConfigError(f"{label or key} must be {words}, got {value!r}")
-    return value
+MAX_TIME_S = 7 * 24 * 3600.0  # a week per gradient: beyond it a budget means nothing
 
 
 def did_you_mean(name: str, choices) -> str:
@@ -159,14 +156,14 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def parse_bytes(text: str) -> int:
+def parse_bytes(text: str, name: str = "a memory budget") -> int:
     """'512MiB', '2GB', '1e9' -> bytes."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
     if not match or match.group(2).lower() not in _UNITS:
-        raise ConfigError(f"expected a size such as 512MiB, 2GB or 1e9, got {text!r}")
+        raise ConfigError(f"{name} must be a size such as 512MiB, 2GB or 1e9, got {text!r}")
     value = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if not 1 <= value <= LARGEST_INT:  # 1e400 reads as inf
-        raise ConfigError(f"a memory budget must be between 1 byte and 8 EiB, got {text!r}")
+        raise ConfigError(f"{name} must be between 1 byte and 8 EiB, got {text!r}")
     return int(value)
 
 
@@ -182,7 +179,6 @@ def available_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-DEFAULT_MEMORY_FRACTION = 0.5
 DEFAULT_MAX_TIME_S = 20.0
 
 
@@ -210,15 +206,47 @@ def thread_limits(threads: int):
         torch.set_num_threads(previous)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """How to measure: shared by `run` and `bench`."""
+# How to measure, declared once: the command line's options (gradcmp.cli), a preset's top-level keys
+# (gradcmp.presets), the API's keyword arguments (gradcmp.api) and the results file's `settings` all come
+# from this table. kind "size": bytes, given as a number or text such as 2GiB. A default of None is
+# decided when the run starts (threads: every core; max_memory: half of what the device has free).
+SETTINGS: tuple[Param, ...] = (
+    Param("dtype", "float64", "floating type of the problem's data", choices=DTYPES),
+    Param("device", "cpu", "where torch computes", choices=DEVICES),
+    Param("seed", 0, "seed of the problem's random data", minimum=0, maximum=LARGEST_INT),
+    Param("threads", None, "torch and BLAS threads (default: every core)", minimum=1, maximum=MAX_THREADS, kind=int),
+    Param("max_memory", None, "skip strategies estimated to need more, e.g. 2GiB (default: half the free memory)",
+          kind="size"),
+    Param("max_time", DEFAULT_MAX_TIME_S, "skip strategies estimated to take longer per gradient (seconds)",
+          above=0, maximum=MAX_TIME_S),
+    Param("min_run_time", 0.2, "seconds of timed repeats per strategy", above=0, maximum=MAX_MIN_RUN_TIME),
+    Param("compile", False, "also measure each strategy's compiled form, compiled(STRATEGY), where it has one"),
+)
+SETTING_NAMES = tuple(setting.name for setting in SETTINGS)
 
-    dtype: str = "float64"
-    device: str = "cpu"
-    seed: int = 0
-    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
-    max_memory: int | None = None  # None: half of what the device has free when the run starts
-    max_time: float = DEFAULT_MAX_TIME_S
-    min_run_time: float = 0.2  # seconds of timed repeats per strategy (torch.utils.benchmark)
-    compile: bool = False  # also measure each strategy's torch.compile'd form, where it has one
+Settings = make_dataclass("Settings", [(setting.name, object, field(default=setting.default)) for setting in SETTINGS],
+                          frozen=True)
+Settings.__doc__ = "How to measure, shared by `run` and `bench`: one field per entry of SETTINGS."
+
+
+def check_settings(given: dict, where: str = "") -> dict:
+    """The settings in `given` (None: not given, left out) checked against SETTINGS: text parsed, typed values
+    checked; ConfigError naming `where` (a file) and the setting, and the closest name for a typo."""
+    declared = {setting.name: setting for setting in SETTINGS}
+    checked = {}
+    for key, value in given.items():
+        if key not in declared:
+            raise ConfigError(f"{where}unknown setting {key!r}{did_you_mean(key, declared)}; the settings are: "
+                              f"{', '.join(declared)}")
+        if value is None:
+            continue
+        try:
+            checked[key] = declared[key].parse(value) if isinstance(value, str) else declared[key].check(value)
+        except ConfigError as error:
+            raise ConfigError(f"{where}{error}") from None
+    return checked
+
+
+def resolve_settings(threads: int | None = None, **checked) -> "Settings":
+    """Settings from checked values; threads left out: every core."""
+    return Settings(threads=threads or os.cpu_count() or 1, **checked)

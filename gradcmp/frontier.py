@@ -1,8 +1,8 @@
 """The memory frontier: which gradient is fastest for the memory it needs, and which fits a budget.
 
-A point is one gradient measured: a strategy at one setting of its own declared (Strategy.params, e.g.
-checkpoint's slot count), on one problem configuration. Points of the same configuration (every other
-param equal) form a group; the Pareto front of a group keeps the points no other point beats on both
+A point is one gradient measured: a configured strategy (its label says its options, e.g.
+checkpoint(checkpoints=8,schedule=binomial)) on one problem configuration. Points of the same problem
+configuration form a group; the Pareto front of a group keeps the points no other point beats on both
 time and peak memory.
 """
 from __future__ import annotations
@@ -11,44 +11,30 @@ from dataclasses import dataclass
 
 from gradcmp.units import human_bytes, human_time
 
-# How a strategy param reads in a gradient's label; a param at its default is left out.
-_OPTION_WORDS = {"checkpoints": lambda v: f"K = {v}" if v else None,
-               "schedule": lambda v: v if v != "uniform" else None,
-               "coupling": lambda v: f"l = {v}"}
-
 
 @dataclass(frozen=True)
 class Point:
-    label: str  # "checkpoint with binomial, K = 8"
+    label: str  # the strategy's label: "checkpoint(checkpoints=8,schedule=binomial)"
     time_s: float
     peak_bytes: float
     rel_error: float | None
 
 
-def label(strategy: str, declared: dict) -> str:
-    words = [word for name, value in declared.items() if (word := _OPTION_WORDS.get(name, str)(value))]
-    return f"{strategy} with {', '.join(words)}" if words else strategy
-
-
 def groups(entries, tolerance_of=lambda entry: None) -> dict[str, tuple[list[Point], float | None]]:
     """{configuration title: (its measured points, the tolerance they are held to)} from bench entries.
     Rows that failed, were skipped, or exceed the case's tolerance are no point."""
-    from gradcmp.strategies import STRATEGIES
-
-    owned = {param for strategy in STRATEGIES.values() for param in strategy.declared}
     found: dict[str, tuple[dict[str, Point], float | None]] = {}
     for entry in entries:
         run, tolerance = entry.run, tolerance_of(entry)
-        shared = " ".join(f"{key}={value}" for key, value in run.params.items() if key not in owned)
+        shared = " ".join(f"{key}={value}" for key, value in run.params.items())
         points, _ = found.setdefault(f"{run.problem}  {shared}", ({}, tolerance))
         for result in run.results:
             if result.status != "ok" or result.time_s is None or result.peak_bytes is None:
                 continue
             if tolerance is not None and not (result.rel_error is not None and result.rel_error <= tolerance):
                 continue
-            declared = {name: run.params[name] for name in STRATEGIES[result.strategy].declared if name in run.params}
-            name = label(result.strategy, declared)
-            points.setdefault(name, Point(name, result.time_s, result.peak_bytes, result.rel_error))
+            points.setdefault(result.strategy, Point(result.strategy, result.time_s, result.peak_bytes,
+                                                     result.rel_error))
     return {title: (list(points.values()), tolerance) for title, (points, tolerance) in found.items()}
 
 
@@ -94,7 +80,7 @@ def front_report(entries, budget: float | None):
     from rich.text import Text
 
     parts = []
-    for title, (points, tolerance) in groups(entries, lambda entry: entry.job.tolerance).items():
+    for title, (points, tolerance) in groups(entries, lambda entry: entry.case.tolerance).items():
         table = Table(title=f"time-memory Pareto front: {title}", title_justify="left")
         for header in ("gradient", "time", "peak mem", "rel. error"):
             table.add_column(header, justify="left" if header == "gradient" else "right")

@@ -22,7 +22,7 @@ def gate_failures(entries) -> list[str]:
     for entry in entries:
         where = f"{entry.run.problem} {params_text(entry.run.params)}"
         for result in entry.run.results:
-            problem = entry.job.gate_problem(result)
+            problem = entry.case.gate_problem(result)
             if problem:
                 failures.append(f"{where} {result.strategy}: {problem}")
     return failures
@@ -52,7 +52,7 @@ class Verdict:
 def verdict(entries) -> Verdict:
     counts = Counter(result.status for entry in entries for result in entry.run.results)
     expected = sorted({f"{entry.run.problem} {result.strategy}" for entry in entries for result in entry.run.results
-                       if result.strategy in entry.job.expect_failure and result.status != "skipped"})
+                       if result.strategy in entry.case.expect_failure and result.status != "skipped"})
     return Verdict({status: counts[status] for status in ("ok", "skipped", "failed")}, gate_failures(entries),
                    expected)
 

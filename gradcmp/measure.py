@@ -214,19 +214,19 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
     the timed repeats) leaves its figure None and a note saying which one and why.
     """
     device = instance.x.device
-    row = Result(strategy.name, "ok", primal_time_s=primal_time)
+    row = Result(strategy.label, "ok", primal_time_s=primal_time)
 
     def unmeasured(status: str, reason: str) -> Result:
-        return Result(strategy.name, status, reason=reason, primal_time_s=primal_time, stats=row.stats,
+        return Result(strategy.label, status, reason=reason, primal_time_s=primal_time, stats=row.stats,
                       estimated_bytes=row.estimated_bytes)
 
     call = lambda: strategy.gradient(instance)  # noqa: E731
     try:
-        with deadline.within(budget.max_seconds, f"{strategy.name}'s gradient"):
+        with deadline.within(budget.max_seconds, f"{strategy.label}'s gradient"):
             strategy.check_budget(instance, budget)  # inside: an estimate may itself fail (an ODE solve)
             row.estimated_bytes = strategy.estimated_bytes(instance)
             if row.estimated_bytes is not None:
-                check_memory(f"{strategy.name}'s working memory", row.estimated_bytes, budget)
+                check_memory(f"{strategy.label}'s working memory", row.estimated_bytes, budget)
             clean(device)
             instance.counters.clear()
             gradient = call()

@@ -30,6 +30,14 @@ def check_plot_path(path: str) -> None:
         raise ConfigError(f"--plot needs matplotlib, which is not installed: {INSTALL_HINT}") from None
 
 
+def save(entries, path: str, front: bool, budget: float | None) -> None:
+    """The front plot (time against memory) with `front` or a budget, else the growth plot."""
+    if front:
+        save_front_plot(entries, path, budget)
+    else:
+        save_plot(entries, path)
+
+
 def save_plot(entries, path: str) -> None:
     """One column per case (its sweep on the x axis, or the problem's main param), time above memory."""
     from matplotlib.ticker import NullLocator
@@ -39,7 +47,7 @@ def save_plot(entries, path: str) -> None:
     groups = by_case(entries)
     figure, axes = _pyplot().subplots(2, len(groups), figsize=(5 * len(groups), 7.5), squeeze=False)
     for column, group in enumerate(groups):
-        param = group[0].job.sweep or group[0].job.problem.main_param
+        param = group[0].case.sweep or next(iter(group[0].run.params), "size")
         strategies = dict.fromkeys(result.strategy for entry in group for result in entry.run.results)
         for strategy in strategies:
             points = [(entry.run.params[param], result) for entry in group for result in entry.run.results
@@ -70,7 +78,7 @@ def save_front_plot(entries, path: str, budget: float | None) -> None:
     from gradcmp.frontier import groups, pareto_front
     from gradcmp.units import human_bytes
 
-    found = groups(entries, lambda entry: entry.job.tolerance)
+    found = groups(entries, lambda entry: entry.case.tolerance)
     figure, axes = _pyplot().subplots(1, len(found), figsize=(6.5 * len(found), 5), squeeze=False)
     for axis, (title, (points, tolerance)) in zip(axes[0], found.items()):
         front = pareto_front(points)

@@ -12,18 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gradcmp.config import (DEVICES, DTYPES, ConfigError, check_setting, did_you_mean, parse_bytes,
-                            resolve_params, unknown)
+from gradcmp.config import SETTING_NAMES, ConfigError, check_settings, did_you_mean, resolve_params
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 
 _NUMBER = (int, float)
-# Top-level keys that set how to measure (gradcmp.config.Settings fields), with the type each takes.
-SETTING_TYPES: dict[str, tuple[type, ...]] = {
-    "dtype": (str,), "device": (str,), "seed": (int,), "threads": (int,),
-    "min_run_time": _NUMBER, "max_time": _NUMBER, "max_memory": (str, int), "compile": (bool,),
-}
-TOP_KEYS = ("description", *SETTING_TYPES, "case")
+# Top-level keys: a description, the settings (gradcmp.config.SETTINGS, checked as the options are), the cases.
+TOP_KEYS = ("description", *SETTING_NAMES, "case")
 CASE_KEYS = ("problem", "strategies", "sizes", "params", "tolerance", "expect_failure")
 
 
@@ -54,7 +49,7 @@ class Preset:
 
 @dataclass
 class Job:
-    """One problem configuration of a sweep: everything `run_problem` needs, and the case's gate."""
+    """One problem configuration of a sweep: everything `run_problem` needs, and its case's gate."""
 
     case: int  # position of its case in the preset, from 1
     problem: Any  # gradcmp.problems.Problem
@@ -64,21 +59,12 @@ class Job:
     tolerance: float | None
     expect_failure: tuple[str, ...] = ()
 
-    def over_tolerance(self, result) -> bool:
-        return self.tolerance is not None and result.rel_error is not None and not result.rel_error <= self.tolerance
+    @property
+    def info(self):
+        """What the records keep of the job's case (gradcmp.results.CaseInfo)."""
+        from gradcmp.results import CaseInfo
 
-    def gate_problem(self, result) -> str | None:
-        """Why `result` fails the CI gate, or None: it failed, or its rel. error is over the tolerance.
-        A strategy in expect_failure fails the gate the other way round: when it passes."""
-        if result.status == "failed":
-            problem = f"failed ({result.reason})"
-        elif self.over_tolerance(result):
-            problem = f"rel. error {result.rel_error:.1e} over tolerance {self.tolerance:.0e}"
-        else:
-            problem = None
-        if result.strategy in self.expect_failure:
-            return None if problem or result.status == "skipped" else "expected to fail, but passed"
-        return problem
+        return CaseInfo(self.case, self.sweep, self.tolerance, tuple(self.expect_failure))
 
 
 def shipped_presets() -> list[str]:
@@ -140,33 +126,12 @@ def parse_preset(data: dict, name: str, source: str) -> Preset:
     """A Preset from a parsed TOML table; ConfigError naming `source` and the key on any mistake."""
     _check_keys(source, "", data, TOP_KEYS)
     description = _check_type(source, "description", data.get("description", ""), (str,))
-    settings = {key: _setting(source, key, data[key]) for key in SETTING_TYPES if key in data}
+    settings = check_settings({key: data[key] for key in SETTING_NAMES if key in data}, f"{source}: ")
     cases = _check_type(source, "case", data.get("case", []), (list,))
     if not cases:
         raise ConfigError(f"{source}: case: a preset needs at least one [[case]] table")
     return Preset(name, source, description, settings,
                   tuple(_case(source, f"case[{number}]", table) for number, table in enumerate(cases, 1)))
-
-
-def _setting(source: str, key: str, value):
-    _check_type(source, key, value, SETTING_TYPES[key])
-    choices = {"dtype": DTYPES, "device": DEVICES}.get(key)
-    if choices:
-        if value not in choices:
-            raise ConfigError(f"{source}: {key} must be one of {', '.join(choices)}, got {value!r}")
-        return value
-    if key == "compile":
-        return value
-    if key == "max_memory":
-        try:
-            return parse_bytes(str(value))
-        except ConfigError as error:
-            raise ConfigError(f"{source}: {key}: {error}") from None
-    try:
-        check_setting(key, value)
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
-    return float(value) if key in ("min_run_time", "max_time") else value
 
 
 def _case(source: str, where: str, table) -> Case:
@@ -208,20 +173,24 @@ def command_line_preset(problems: list[str]) -> Preset:
 
 
 def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str] | None = None,
-         sizes: list[str] | None = None, params: dict[str, list[str]] | None = None) -> list[Job]:
+         sizes: list[str] | None = None, params: dict[str, list[str]] | None = None,
+         compile: bool = False) -> list[Job]:
     """Every Job of the preset, checked against the registries before anything runs.
 
     problems    keep only the cases of these problems (each must have one)
-    strategies  keep only these strategies (silently dropped where one does not apply)
+    strategies  replace every case's strategies with these spellings (each case keeps those that apply)
     sizes       replace the main param's values in every case (text, as typed by the user)
-    params      replace these declared' values in every case (text)
+    params      replace these params' values in every case (text)
+    compile     each strategy with a compiled form is followed by it (--compile)
     """
     from gradcmp.problems import get_problem
-    from gradcmp.strategies import STRATEGIES
+    from gradcmp.strategies.spelling import parse
 
-    for name in strategies or ():
-        if name not in STRATEGIES:
-            raise ConfigError(f"--strategy: {unknown('strategy', name, STRATEGIES)}")
+    for spec in strategies or ():
+        try:
+            parse(spec)
+        except ConfigError as error:
+            raise ConfigError(f"--strategy: {error}") from None
     for name in problems or ():
         try:
             get_problem(name)
@@ -229,7 +198,7 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
             raise ConfigError(f"--problem: {error}") from None
     cases = list(enumerate(preset.cases, 1))
     for number, case in cases:  # the whole file is checked, even the cases left out below
-        _case_jobs(preset.source, number, case, None, None, {})
+        _case_jobs(preset.source, number, case, None, None, {}, compile)
     if problems:
         for name in problems:
             if not any(case.problem == name for _, case in cases):
@@ -237,37 +206,85 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
         cases = [(number, case) for number, case in cases if case.problem in problems]
     jobs = []
     for number, case in cases:
-        jobs.extend(_case_jobs(preset.source, number, case, strategies, sizes, params or {}))
+        jobs.extend(_case_jobs(preset.source, number, case, strategies, sizes, params or {}, compile))
     if not jobs:
         raise ConfigError(f"--strategy: none of {', '.join(strategies or ())} applies to any case of "
                           f"preset {preset.name}")
     return jobs
 
 
-def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[Job]:
+# Problem params of earlier versions that are now options of strategies: param -> option.
+MOVED_PARAMS = {"checkpoints": "checkpoints", "schedule": "schedule", "coupling": "coupling",
+                "adjoint_rtol": "rtol", "adjoint_atol": "atol", "seminorm": "seminorm"}
+
+
+def _options_from_params(values: dict, chosen: list, problem) -> list:
+    """Moves the old params of `values` (MOVED_PARAMS, popped from it) onto the chosen strategies that have
+    the option, a note saying the new spelling; several values make a row each."""
+    from gradcmp.strategies.spelling import note
+
+    declared = {param.name for param in problem.params}
+    moved = {key: values.pop(key) for key in list(values) if key in MOVED_PARAMS and key not in declared}
+    for key, (given, _, _) in moved.items():
+        note(f"param {key} is now an option of the strategies that read it: -s 'STRATEGY({MOVED_PARAMS[key]}="
+             f"{','.join(str(value).lower() if isinstance(value, bool) else str(value) for value in given)})'")
+    for key, (given, label, _) in moved.items():
+        expanded = []
+        for value, reason in chosen:
+            inner = getattr(value, "inner", value)
+            if MOVED_PARAMS[key] not in inner.config:
+                expanded.append((value, reason))
+                continue
+            for item in given:
+                try:
+                    configured = inner.replace(**{MOVED_PARAMS[key]: item})
+                except ConfigError as error:
+                    raise ConfigError(f"{label}: {error}" if label else str(error)) from None
+                if value is not inner:  # a wrapper: the same wrapper around the new value, where it takes it
+                    try:
+                        configured = type(value)(configured)
+                    except ConfigError:
+                        continue
+                expanded.append((configured, reason))
+        chosen = list({value: reason for value, reason in expanded}.items())
+    return chosen
+
+
+def _case_jobs(source, number, case, replaced, sizes, overrides, compile) -> list[Job]:
     from gradcmp.problems import get_problem
-    from gradcmp.strategies import STRATEGIES, select_strategies
+    from gradcmp.strategies import select_strategies
+    from gradcmp.strategies.spelling import parse
 
     where = f"{source}: case[{number}]"
+    at = (lambda key: "") if source == "command line" else (lambda key: f"{where}.{key}: ")  # run: a case of one
     try:
-        problem = get_problem(case.problem)
+        problem = get_problem(case.problem) if isinstance(case.problem, str) else case.problem
     except ConfigError as error:
-        raise ConfigError(f"{where}.problem: {error}") from None
+        raise ConfigError(f"{at('problem')}{error}") from None
     try:
-        chosen = select_strategies(problem, list(case.strategies) if case.strategies else None)
+        chosen = select_strategies(problem, list(case.strategies) if case.strategies else None, compile)
     except ConfigError as error:
-        raise ConfigError(f"{where}.strategies: {error}") from None
+        raise ConfigError(f"{at('strategies')}{error}") from None
+    if replaced:  # --strategy: these instead, where they apply
+        chosen = []
+        for spec in replaced:
+            try:
+                chosen.extend(select_strategies(problem, [spec], compile))
+            except ConfigError:
+                continue  # it does not apply to this case's problem
+    expect_failure = []
     for name in case.expect_failure:
-        if name not in STRATEGIES:
-            raise ConfigError(f"{where}.expect_failure: {unknown('strategy', name, STRATEGIES)}")
+        try:
+            expect_failure.extend(value.label for value in parse(name))
+        except ConfigError as error:
+            raise ConfigError(f"{where}.expect_failure: {error}") from None
     # inapplicable strategies are no measurement: drop them; unavailable ones stay as skipped rows
-    chosen = [(strategy, reason) for strategy, reason in chosen if strategy.applies_to(problem) is None
-              and (not strategy_filter or strategy.name in strategy_filter)]
+    chosen = [(value, reason) for value, reason in chosen if value.applies_to(problem) is None]
 
     # param -> (values, where they came from, whether typed by TOML rather than text from the CLI)
     values: dict[str, tuple[tuple, str, bool]] = {}
     for key, given in case.params.items():
-        values[key] = (given, f"{where}.params.{key}", True)
+        values[key] = (given, f"{where}.params.{key}" if at(key) else "", True)
     if case.sizes:
         if problem.main_param in case.params:
             raise ConfigError(f"{where}.sizes: sets {problem.main_param}, which params sets too; keep one")
@@ -278,6 +295,7 @@ def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[
         if problem.main_param in overrides:
             raise ConfigError(f"--sizes and --param {problem.main_param}= both set {problem.main_param}; give one")
         values[problem.main_param] = (tuple(sizes), "--sizes", False)
+    chosen = _options_from_params(values, chosen, problem)
 
     declared = {param.name: param for param in problem.params}
     checked = {}
@@ -288,7 +306,7 @@ def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[
                     declared[key].check(value)  # a preset's values are typed: "16" is no integer
             checked[key] = [resolve_params(problem.params, {key: value}, problem.name)[key] for value in given]
         except ConfigError as error:
-            raise ConfigError(f"{label}: {error}") from None
+            raise ConfigError(f"{label}: {error}" if label else str(error)) from None
     swept = [key for key, given in checked.items() if len(given) > 1]
     if len(swept) > 1:
         raise ConfigError(f"{where}: sweeps {' and '.join(swept)}; a case sweeps at most one param "
@@ -301,5 +319,5 @@ def _case_jobs(source, number, case, strategy_filter, sizes, overrides) -> list[
     for value in checked[sweep] if sweep else [None]:
         given = dict(fixed, **({sweep: value} if sweep else {}))
         jobs.append(Job(number, problem, resolve_params(problem.params, given, problem.name), chosen, sweep,
-                        case.tolerance, case.expect_failure))
+                        case.tolerance, tuple(expect_failure)))
     return jobs

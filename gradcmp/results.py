@@ -13,8 +13,8 @@ import tempfile
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from gradcmp import __version__
 from gradcmp.config import ConfigError
+from gradcmp.version import VERSION
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Run:
 
     def to_json(self) -> dict[str, Any]:
         """The record, strict JSON: a row's inf or nan becomes null, its field named in the row's `non_finite`."""
-        record = {"gradcmp_version": __version__, **_json_fields(self)}
+        record = {"gradcmp_version": VERSION, **_json_fields(self)}
         record["results"] = [_json_fields(result) for result in self.results]
         for row in record["results"]:
             bad = [key for key, value in row.items() if isinstance(value, float) and not math.isfinite(value)]
@@ -92,6 +92,52 @@ class Run:
         if self.reference is not None:
             arrays["reference"] = self.reference.detach().cpu().numpy()
         return arrays
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    """What a results file keeps of the case a Run belongs to: its number in the preset, the param it
+    sweeps, its tolerance and the strategies expected to fail (the gate)."""
+
+    number: int
+    sweep: str | None = None
+    tolerance: float | None = None
+    expect_failure: tuple[str, ...] = ()
+
+    def over_tolerance(self, result) -> bool:
+        return self.tolerance is not None and result.rel_error is not None and not result.rel_error <= self.tolerance
+
+    def gate_problem(self, result) -> str | None:
+        """Why `result` fails the CI gate, or None: it failed, or its rel. error is over the tolerance.
+        A strategy in expect_failure fails the gate the other way round: when it passes."""
+        if result.status == "failed":
+            problem = f"failed ({result.reason})"
+        elif self.over_tolerance(result):
+            problem = f"rel. error {result.rel_error:.1e} over tolerance {self.tolerance:.0e}"
+        else:
+            problem = None
+        if result.strategy in self.expect_failure:
+            return None if problem or result.status == "skipped" else "expected to fail, but passed"
+        return problem
+
+
+@dataclass
+class Entry:
+    """A Run and its case: one problem configuration of a sweep (partial while it is being measured)."""
+
+    case: CaseInfo
+    run: Run
+
+    def to_json(self) -> dict:
+        record = self.run.to_json()
+        record.update(case=self.case.number, sweep=self.case.sweep, tolerance=self.case.tolerance,
+                      expect_failure=list(self.case.expect_failure))
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict) -> "Entry":
+        return cls(CaseInfo(record.get("case", 1), record.get("sweep"), record.get("tolerance"),
+                            tuple(record.get("expect_failure", ()))), Run.from_json(record))
 
 
 def _json_fields(record) -> dict[str, Any]:

@@ -8,31 +8,17 @@ from __future__ import annotations
 import datetime
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Callable
 
-from gradcmp import __version__
 from gradcmp.analysis import recommend, scaling_laws
 from gradcmp.config import Settings
-from gradcmp.gate import gate_failures, params_text
+from gradcmp.gate import gate_failures, params_text, verdict
 from gradcmp.presets import Job, Preset
-from gradcmp.results import Result, Run, default_output, machine_info, write_json_atomic
+from gradcmp.results import CaseInfo, Entry, Result, Run, default_output, load_runs, machine_info, write_json_atomic
+from gradcmp.version import VERSION
 
 FORMAT = "gradcmp-bench/1"
-
-
-@dataclass
-class Entry:
-    """A Job and its Run (partial while the job is being measured)."""
-
-    job: Job
-    run: Run
-
-    def to_json(self) -> dict:
-        record = self.run.to_json()
-        record.update(case=self.job.case, sweep=self.job.sweep, tolerance=self.job.tolerance,
-                      expect_failure=list(self.job.expect_failure))
-        return record
 
 
 def _now() -> str:
@@ -42,7 +28,7 @@ def _now() -> str:
 def gradient_arrays(entries: list[Entry]) -> dict:
     """Every kept gradient and reference of a sweep as numpy arrays, keyed
     'case<N>/<problem> <param>=<value> .../<strategy or reference>'."""
-    return {f"case{entry.job.case}/{entry.run.problem} {params_text(entry.run.params)}/{name}": array
+    return {f"case{entry.case.number}/{entry.run.problem} {params_text(entry.run.params)}/{name}": array
             for entry in entries for name, array in entry.run.gradient_arrays().items()}
 
 
@@ -50,12 +36,16 @@ def by_case(entries: list[Entry]) -> list[list[Entry]]:
     """Entries grouped by the case they came from, in order."""
     groups: dict[int, list[Entry]] = {}
     for entry in entries:
-        groups.setdefault(entry.job.case, []).append(entry)
+        groups.setdefault(entry.case.number, []).append(entry)
     return list(groups.values())
 
 
 class Sweep:
-    """The state of one `gradcmp bench`: its entries so far, and the document on disk."""
+    """One `gradcmp bench` (or `run`, a sweep of one job) as records: its entries so far, the document on
+    disk, and once it ends, what the library made of it: `comparison` with a baseline (a
+    gradcmp.gate.BaselineReport, None without one), the gate's `verdict` and `failed`, the exit status's
+    reason. `Sweep.load(path)` reads a results file back into the same records, so a saved sweep renders
+    as the live one did."""
 
     def __init__(self, preset: Preset, jobs: list[Job], settings: Settings, path: str | None, command: list[str],
                  keep_gradients: bool = False):
@@ -69,9 +59,10 @@ class Sweep:
         self.recommendations: list = []
         self.saved: dict = {}  # the document as last written
         self.lost: str | None = None  # why the rows are not in the file asked for, if they are not
+        self.comparison = None  # gradcmp.gate.BaselineReport, once compared with a baseline
         self.header = {
             "format": FORMAT,
-            "gradcmp_version": __version__,
+            "gradcmp_version": VERSION,
             "command": command,
             "started": _now(),
             "preset": {"name": preset.name, "source": preset.source, "description": preset.description},
@@ -94,24 +85,24 @@ class Sweep:
             job, done = self.jobs[len(self.entries)], 0
         else:
             return None
-        return f"{job.problem.name} {params_text(job.params)} {job.strategies[done][0].name}"
+        return f"{job.problem.name} {params_text(job.params)} {job.strategies[done][0].label}"
 
-    def run(self, on_row: Callable[[Entry, Result], None] = lambda entry, result: None) -> None:
+    def run(self, on_row: Callable[["Sweep", Entry, Result], None] = lambda sweep, entry, result: None) -> None:
         """Measure every job in turn, saving the file after each row; Interrupted passes through."""
-        from gradcmp.run import run_problem
+        from gradcmp.runner import run_problem
 
         self.header["machine"] = machine_info(self.settings.device)
         self.save()
         for job in self.jobs:
             partial = Run(job.problem.name, job.params, self.settings.dtype, self.settings.device,
                           self.settings.seed, self.settings.threads)
-            entry = Entry(job, partial)
+            entry = Entry(job.info, partial)
             self.entries.append(entry)
 
             def on_result(result: Result, entry=entry):
                 entry.run.results.append(result)
                 self.save()
-                on_row(entry, result)
+                on_row(self, entry, result)
 
             entry.run = run_problem(job.problem, job.params, job.strategies, self.settings, on_result,
                                     self.keep_gradients)
@@ -127,6 +118,46 @@ class Sweep:
     def analysis(self) -> tuple[list, list]:
         """(scaling laws, recommendations) of the entries, as analysed when the sweep ended."""
         return self.laws, self.recommendations
+
+    @property
+    def verdict(self):
+        """The gate over the rows (gradcmp.gate.Verdict)."""
+        return verdict(self.entries)
+
+    @property
+    def failed(self) -> bool:
+        """What sets the exit status: a row failed or left its tolerance, or a row regressed against the
+        baseline (or nothing could be compared with it under a threshold)."""
+        return self.verdict.failed or (self.comparison is not None and self.comparison.failed)
+
+    def compare_with(self, path: str, document: dict, runs: list[Run], threshold: float | None) -> None:
+        """Compare the rows with a baseline's (read by load_runs); the report goes into the document at the
+        next save."""
+        from gradcmp.gate import against_baseline, machine_of
+
+        self.comparison = against_baseline(path, runs, [entry.run for entry in self.entries],
+                                           machine_of(document, runs), self.header.get("machine", {}), threshold)
+        self.extra["baseline"] = self.comparison.to_json()
+
+    @classmethod
+    def load(cls, path: str) -> "Sweep":
+        """The sweep a results file holds (a bench's, or `run --format json`'s one run), analysed again;
+        nothing is written. Its baseline comparison is made again when the baseline file is still there."""
+        document, runs = load_runs(path)
+        records = document.get("runs", [document])
+        sweep = cls(Preset(document.get("preset", {}).get("name", "run"), path), [],
+                    Settings(**document.get("settings", {})) if "settings" in document else Settings(),
+                    None, document.get("command", []))
+        sweep.path, sweep.saved, sweep.status = path, document, document.get("status", "complete")
+        sweep.header.update({key: document[key] for key in sweep.header if key in document})
+        sweep.entries = [Entry(CaseInfo(record.get("case", 1), record.get("sweep"), record.get("tolerance"),
+                                        tuple(record.get("expect_failure", ()))), run)
+                         for record, run in zip(records, runs)]
+        sweep.laws, sweep.recommendations = analyse(sweep.entries)
+        baseline = document.get("baseline", {}).get("path")
+        if baseline and os.path.isfile(baseline):
+            sweep.compare_with(baseline, *load_runs(baseline), document["baseline"].get("threshold"))
+        return sweep
 
     def document(self) -> dict:
         failures = gate_failures(self.entries)
@@ -168,7 +199,7 @@ def analyse(entries: list[Entry]) -> tuple[list, list]:
     laws, recommendations = [], []
     for group in by_case(entries):
         runs = [entry.run for entry in group]
-        param = group[0].job.sweep
+        param = group[0].case.sweep
         if param:
             laws.extend(scaling_laws(group[0].run.problem, param, runs))
         recommendations.append(recommend(runs, param))

@@ -22,6 +22,7 @@ def build():
     def make(name, dtype=torch.float64, seed=0, **params):
         problem = PROBLEMS[name]
         values = {param.name: param.default for param in problem.params}
+        assert set(params) <= set(values), f"{name} has no params {set(params) - set(values)}"
         values.update(params)
         return problem.build(values, dtype, torch.device("cpu"), seed)
 

@@ -5,7 +5,7 @@ import torch
 from gradcmp.config import Budget
 from gradcmp.measure import call_with_saved_bytes, measure_strategy, peak_bytes
 from gradcmp.ode import SOLVERS, OdeError
-from gradcmp.strategies import STRATEGIES
+from gradcmp.strategies import strategy as configured
 
 ADJOINTS = ["adjoint", "adjoint-checkpoint"]
 SMALL = {"dim": 3, "hidden": 8, "batch": 5}  # neural-ode, small enough for a fast test
@@ -15,9 +15,9 @@ def relative(a, b) -> float:
     return float((a - b).norm() / b.norm())
 
 
-def gradient(build, strategy, problem="neural-ode", **params):
+def gradient(build, strategy, problem="neural-ode", options=None, **params):
     instance = build(problem, **params)
-    return STRATEGIES[strategy].gradient(instance), instance
+    return configured(strategy, **(options or {})).gradient(instance), instance
 
 
 @pytest.mark.parametrize("strategy", ADJOINTS)
@@ -69,7 +69,7 @@ def test_dopri5_adjoint_meets_its_tolerance(build, strategy, problem, params):
 
 def test_adjoint_tolerances_are_their_own_options(build):
     """A looser backward tolerance takes fewer backward steps and leaves the forward solve alone."""
-    loose, tight = (gradient(build, "adjoint", method="dopri5", adjoint_rtol=rtol, adjoint_atol=rtol, **SMALL)[1]
+    loose, tight = (gradient(build, "adjoint", options={"rtol": rtol, "atol": rtol}, method="dopri5", **SMALL)[1]
                     for rtol in (1e-4, 1e-10))
     assert loose.counters["nfe_fwd"] == tight.counters["nfe_fwd"]
     assert loose.counters["nfe_bwd"] < tight.counters["nfe_bwd"]
@@ -78,7 +78,7 @@ def test_adjoint_tolerances_are_their_own_options(build):
 def test_seminorm_saves_backward_evaluations_on_neural_ode(build):
     """Leaving theta_bar out of the backward error norm: fewer backward evaluations, same accuracy."""
     params = dict(SMALL, method="dopri5", rtol=1e-8, atol=1e-10)
-    full, semi = (gradient(build, "adjoint", seminorm=seminorm, **params) for seminorm in (False, True))
+    full, semi = (gradient(build, "adjoint", options={"seminorm": seminorm}, **params) for seminorm in (False, True))
     assert semi[1].counters["nfe_bwd"] < full[1].counters["nfe_bwd"]
     assert semi[1].counters["nfe_fwd"] == full[1].counters["nfe_fwd"]
     for theta_bar, instance in (full, semi):
@@ -101,7 +101,7 @@ def test_adjoint_saves_only_the_observed_states(build):
     """Saved-for-backward bytes do not depend on the steps, and grow by one state per observation."""
     def saved(**params):
         instance = build("neural-ode", **dict(SMALL, **params))
-        return call_with_saved_bytes(lambda: STRATEGIES["adjoint"].gradient(instance))[1]
+        return call_with_saved_bytes(lambda: configured("adjoint").gradient(instance))[1]
 
     state = SMALL["batch"] * SMALL["dim"] * 8
     assert saved(steps=10) == saved(steps=200)
@@ -113,7 +113,7 @@ def test_adjoint_memory_is_flat_in_steps_while_backprop_grows(build):
 
     def peak(strategy, steps):
         instance = build("neural-ode", dim=4, hidden=32, batch=32, steps=steps)
-        return peak_bytes(lambda: STRATEGIES[strategy].gradient(instance), cpu)
+        return peak_bytes(lambda: configured(strategy).gradient(instance), cpu)
 
     ratios = {strategy: peak(strategy, 64) / peak(strategy, 8)
               for strategy in ("backprop", "adjoint", "adjoint-checkpoint")}
@@ -127,8 +127,8 @@ def test_backsolve_failure_is_reported_not_returned(build):
     checkpointed adjoint (x never solved backwards across more than a step) and backprop stay right."""
     instance = build("stiff-linear")
     with pytest.raises(OdeError, match="backsolve lost x"):
-        STRATEGIES["adjoint"].gradient(instance)
-    rows = {name: measure_strategy(STRATEGIES[name], instance, Budget(max_bytes=2 ** 30), threads=1,
+        configured("adjoint").gradient(instance)
+    rows = {name: measure_strategy(configured(name), instance, Budget(max_bytes=2 ** 30), threads=1,
                                    min_run_time=0.01, primal_time=1.0)
             for name in ("adjoint", "adjoint-checkpoint", "backprop")}
     assert rows["adjoint"].status == "failed" and "use adjoint-checkpoint" in rows["adjoint"].reason

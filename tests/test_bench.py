@@ -18,7 +18,7 @@ from gradcmp.cli import main
 from gradcmp.presets import Job
 from gradcmp.problems import PROBLEMS
 from gradcmp.results import Result, Run, compare_runs, load_runs
-from gradcmp.strategies import STRATEGIES
+from gradcmp.strategies import STRATEGIES, strategy as configured
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,8 +7,8 @@ from gradcmp import deadline, measure
 from gradcmp.config import Budget, Settings
 from gradcmp.ode import OdeError
 from gradcmp.problems import PROBLEMS, neural_ode
-from gradcmp.run import run_problem
-from gradcmp.strategies import STRATEGIES, select_strategies
+from gradcmp.runner import run_problem
+from gradcmp.strategies import strategy as configured, select_strategies
 
 
 def run(problem, names=None, **settings):
@@ -71,7 +71,7 @@ def test_a_failed_memory_pass_keeps_the_row_ok_with_a_note(monkeypatch, build):
         raise MemoryError("std::bad_alloc")
 
     monkeypatch.setattr(measure, "memory_of", out_of_memory)
-    row = measure.measure_strategy(STRATEGIES["vjp"], build("inv-norm", size=8), Budget(2 ** 30), threads=1,
+    row = measure.measure_strategy(configured("vjp"), build("inv-norm", size=8), Budget(2 ** 30), threads=1,
                                    min_run_time=0.01, primal_time=1e-5)
     assert row.status == "ok" and row.rel_error < 1e-12 and row.time_s > 0
     assert row.peak_bytes is None
@@ -80,7 +80,7 @@ def test_a_failed_memory_pass_keeps_the_row_ok_with_a_note(monkeypatch, build):
 
 def test_a_finite_gradient_whose_norm_overflows_gets_a_finite_error_and_a_warning(build):
     instance = build("lotka-volterra", method="euler", steps=10, obs=1)
-    row = measure.measure_strategy(STRATEGIES["vjp"], instance, Budget(2 ** 30), threads=1,
+    row = measure.measure_strategy(configured("vjp"), instance, Budget(2 ** 30), threads=1,
                                    min_run_time=0.01, primal_time=1e-5)
     assert row.status == "ok"
     assert 1e150 < row.rel_error < float("inf")
@@ -90,8 +90,8 @@ def test_a_finite_gradient_whose_norm_overflows_gets_a_finite_error_and_a_warnin
 def test_every_strategy_states_a_memory_estimate_or_none(build):
     instance = build("neural-ode", steps=10)
     for name in ("finite-diff", "jvp", "jacobian", "backprop", "checkpoint"):
-        assert STRATEGIES[name].estimated_bytes(instance) > 0
-    assert STRATEGIES["vjp"].estimated_bytes(instance) is None
+        assert configured(name).estimated_bytes(instance) > 0
+    assert configured("vjp").estimated_bytes(instance) is None
 
 
 class FakeClock:
@@ -147,4 +147,4 @@ def test_direction_by_direction_strategies_stop_at_the_time_limit(build):
     for name in ("finite-diff", "numpy-jvp"):
         with deadline.within(0.05, f"{name}'s gradient"):
             with pytest.raises(deadline.OverTime, match=f"^{name}'s gradient would take "):
-                STRATEGIES[name].gradient(instance)
+                configured(name).gradient(instance)

@@ -11,7 +11,7 @@ from gradcmp import problems as problems_module
 from gradcmp.cli import main
 from gradcmp.config import Param
 from gradcmp.problems import PROBLEMS, Instance, Problem
-from gradcmp.strategies import STRATEGIES
+from gradcmp.strategies import STRATEGIES, strategy as configured
 
 FAST = ["--min-run-time", "0.005"]
 

@@ -1,6 +1,7 @@
-"""--compile: backprop-, checkpoint-, adjoint- and adjoint-checkpoint-compiled, sweeps of torch.compile'd
-chunks of steps, give their eager strategy's gradient to rounding, with its compile time apart; a compile
-failure fails its row and the eager rows still run."""
+"""--compile: compiled(backprop), compiled(checkpoint), compiled(adjoint) and compiled(adjoint-checkpoint),
+sweeps of torch.compile'd chunks of steps, give their eager strategy's gradient to rounding, with its compile
+time apart; a compile failure fails its row and the eager rows still run; where a compiled form cannot
+apply, its row is skipped with the reason before any work."""
 import pickle
 
 import numpy as np
@@ -12,8 +13,10 @@ from gradcmp.cli import main
 from gradcmp.config import Settings
 from gradcmp.presets import load_preset
 from gradcmp.problems import PROBLEMS
-from gradcmp.run import run_problem
-from gradcmp.strategies import COMPILED, STRATEGIES, compile_backend, compiled_adjoint, compiled_sweep, select_strategies
+from gradcmp.runner import run_problem
+from gradcmp.config import ConfigError
+from gradcmp.strategies import compile_backend, compiled_adjoint, compiled_sweep, select_strategies, strategy as configured
+from gradcmp.strategies.compiled import FORMS
 
 
 def instance(problem="neural-ode", **params):
@@ -24,24 +27,26 @@ def instance(problem="neural-ode", **params):
 
 
 CASES = {  # chunks of 2 steps: segments of several chunks, chunks ending mid-interval and at observations
-    "neural-ode, 2 observations, running cost": ("neural-ode", {"obs": 2, "running_cost": True, "checkpoints": 2}),
-    "neural-ode, midpoint": ("neural-ode", {"method": "midpoint", "steps": 5}),
-    "linear-ode (x @ a.T)": ("linear-ode", {}),  # torch.func.vjp under torch.compile got this one wrong
+    "neural-ode, 2 observations, running cost": ("neural-ode", {"obs": 2, "running_cost": True}, {"checkpoints": 2}),
+    "neural-ode, midpoint": ("neural-ode", {"method": "midpoint", "steps": 5}, {}),
+    "linear-ode (x @ a.T)": ("linear-ode", {}, {}),  # torch.func.vjp under torch.compile got this one wrong
 }
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("eager", sorted(COMPILED))
+@pytest.mark.parametrize("eager", sorted(FORMS))
 def test_compiled_equals_eager_to_rounding(monkeypatch, eager, case):
     monkeypatch.setattr(compiled_sweep, "CHUNK", 2)
     monkeypatch.setattr(compiled_adjoint, "CHUNK", 2)
-    problem, params = CASES[case]
+    problem, params, options = CASES[case]
     built = instance(problem, **params)
-    compiled = COMPILED[eager].gradient(built)
+    eager_value = configured(eager, **{key: value for key, value in options.items() if key in configured(eager).config})
+    compiled = configured(f"compiled({eager_value.label})")
+    gradient = compiled.gradient(built)
     assert built.counters["steps_accepted"] == built.ode.options.steps
-    reference = STRATEGIES[eager].gradient(built)
-    assert float((compiled - reference).norm() / reference.norm()) < 1e-12
-    assert COMPILED[eager].own_measurements(built)["compile_s"] >= 0
+    reference = eager_value.gradient(built)
+    assert float((gradient - reference).norm() / reference.norm()) < 1e-12
+    assert compiled.own_measurements(built)["compile_s"] >= 0
 
 
 def test_compile_failure_fails_the_compiled_row_and_the_eager_rows_still_run(monkeypatch):
@@ -52,13 +57,14 @@ def test_compile_failure_fails_the_compiled_row_and_the_eager_rows_still_run(mon
     problem = PROBLEMS["linear-ode"]
     params = {param.name: param.default for param in problem.params} | {"n": 3, "steps": 4}
     settings = Settings(threads=1, min_run_time=0.01, compile=True)
-    run = run_problem(problem, params, select_strategies(problem, ["backprop", "checkpoint", "adjoint"]), settings)
+    chosen = select_strategies(problem, ["backprop", "checkpoint", "adjoint"], compile=True)
+    run = run_problem(problem, params, chosen, settings)
     rows = {result.strategy: result for result in run.results}
-    assert list(rows) == ["backprop", "backprop-compiled", "checkpoint", "checkpoint-compiled", "adjoint",
-                          "adjoint-compiled"]
+    assert list(rows) == ["backprop", "compiled(backprop)", "checkpoint", "compiled(checkpoint)", "adjoint",
+                          "compiled(adjoint)"]
     for name in ("backprop", "checkpoint", "adjoint"):
-        assert rows[f"{name}-compiled"].status == "failed"
-        assert rows[f"{name}-compiled"].reason == "no compiler here"
+        assert rows[f"compiled({name})"].status == "failed"
+        assert rows[f"compiled({name})"].reason == "no compiler here"
         assert rows[name].status == "ok"
     assert rows["backprop"].compile_s is None
 
@@ -96,23 +102,31 @@ def test_the_compiled_products_are_the_products(n):
     torch.testing.assert_close(compile_backend._mm(x, w.t()), x @ w.t(), rtol=1e-14, atol=1e-13)  # outer products
 
 
-@pytest.mark.parametrize("eager", sorted(COMPILED))
-def test_dopri5_has_no_compiled_sweep(eager):
-    with pytest.raises(ValueError, match="fixed-step methods only"):
-        COMPILED[eager].gradient(instance(method="dopri5"))
+@pytest.mark.parametrize("method", ["dopri5", "reversible_heun"])
+def test_a_compiled_row_on_a_method_it_cannot_take_is_skipped_with_the_reason(method):
+    problem = PROBLEMS["linear-ode"]
+    params = {param.name: param.default for param in problem.params} | {"n": 3, "steps": 4, "method": method}
+    settings = Settings(threads=1, min_run_time=0.01, compile=True)
+    run = run_problem(problem, params, select_strategies(problem, ["backprop", "adjoint"], compile=True), settings)
+    rows = {result.strategy: result for result in run.results}
+    for name in ("compiled(backprop)", "compiled(adjoint)"):
+        assert rows[name].status == "skipped" and rows[name].not_applicable
+        assert ("fixed-step" if method == "dopri5" else "second state") in rows[name].reason
 
 
 @pytest.mark.parametrize("eager", ["checkpoint", "adjoint-checkpoint"])
 def test_compiled_checkpoints_refuse_the_binomial_schedule(eager):
-    with pytest.raises(ValueError, match="uniform schedule only"):
-        COMPILED[eager].gradient(instance(schedule="binomial"))
+    with pytest.raises(ConfigError, match="takes the uniform schedule, not binomial"):
+        configured(f"compiled({eager}(schedule=binomial))")
+    chosen = select_strategies(PROBLEMS["neural-ode"], [f"{eager}(schedule=binomial)"], compile=True)
+    assert [value.label for value, _ in chosen] == [f"{eager}(schedule=binomial)"]  # --compile adds no such row
 
 
 def test_without_compile_there_is_no_compiled_row():
     result = CliRunner().invoke(main, ["run", "-p", "linear-ode", "--size", "4", "-s", "backprop",
                                        "--min-run-time", "0.01", "--format", "json"])
     assert result.exit_code == 0
-    assert '"backprop-compiled"' not in result.output
+    assert '"compiled(backprop)"' not in result.output
 
 
 def test_frameworks_preset_turns_compile_on():

@@ -1,12 +1,12 @@
 """McCallum & Foster's cubic regression: the data, the backprop reference, and the paper's ordering."""
 import torch
 
-from gradcmp.strategies import STRATEGIES
+from gradcmp.strategies import strategy as configured
 
 
 def _distance(build, strategy, **params):
     instance = build("cubic-regression", points=50, **params)
-    gradient = STRATEGIES[strategy].gradient(instance)
+    gradient = configured(strategy).gradient(instance)
     return float((gradient - instance.reference).norm() / instance.reference.norm()), instance
 
 

@@ -11,12 +11,12 @@ from gradcmp.cli import main
 from gradcmp.config import Budget
 from gradcmp.measure import measure_strategy
 from gradcmp.problems import PROBLEMS
-from gradcmp.strategies import STRATEGIES
+from gradcmp.strategies import STRATEGIES, strategy as configured
 
 # JAX compiles afresh in each test (seconds each): slow, run by CI's second pass (`pytest -m slow`).
 pytestmark = pytest.mark.slow
 
-PEERS = {"diffrax-direct": "backprop", "diffrax-checkpoint": "backprop", "diffrax-backsolve": "adjoint"}
+PEERS = {"diffrax(adjoint=direct)": "backprop", "diffrax": "backprop", "diffrax(adjoint=backsolve)": "adjoint"}
 ODE_PROBLEMS = [name for name, problem in PROBLEMS.items() if "ode" in problem.provides]
 MISSING = "jax and diffrax and equinox are not installed; pip install -e '.[jax]' (or pip install jax jaxlib diffrax equinox)"
 # small cases, rk4 on a grid whose steps the backsolve can take backwards (stiff-linear made mild)
@@ -46,7 +46,7 @@ def without_jax(monkeypatch):
 
 @pytest.mark.parametrize("name", PEERS)
 def test_peer_without_the_extra_exits_2_saying_how_to_install_it(without_jax, name):
-    assert STRATEGIES[name].unavailable() == MISSING
+    assert configured(name).unavailable() == MISSING
     result = CliRunner().invoke(main, ["run", "-p", "neural-ode", "-s", name])
     assert result.exit_code == 2
     assert f"strategy {name} cannot run on neural-ode: {MISSING}" in " ".join(result.output.split())
@@ -66,9 +66,9 @@ def jax():
 @pytest.mark.parametrize("name", PEERS)
 def test_peer_agrees_with_gradcmp_to_rounding(jax, problem, name):
     case = instance(problem)
-    peer = STRATEGIES[name].gradient(case)
+    peer = configured(name).gradient(case)
     assert case.counters["steps_accepted"] == SMALL[problem]["steps"]
-    gradcmp = STRATEGIES[PEERS[name]].gradient(case)
+    gradcmp = configured(PEERS[name]).gradient(case)
     assert peer.dtype == torch.float64 and peer.shape == case.x.shape
     assert relative(peer, gradcmp) < 1e-12
     if problem != "cubic-regression":  # its reference is backprop through the same solve
@@ -78,21 +78,21 @@ def test_peer_agrees_with_gradcmp_to_rounding(jax, problem, name):
 @pytest.mark.parametrize("method, running_cost", [("euler", True), ("midpoint", False), ("reversible_heun", True)])
 def test_euler_midpoint_and_reversible_heun_agree_with_backprop_running_cost_included(jax, method, running_cost):
     case = instance("neural-ode", method=method, running_cost=running_cost)
-    assert relative(STRATEGIES["diffrax-checkpoint"].gradient(case),
-                    STRATEGIES["backprop"].gradient(case)) < 1e-12
+    assert relative(configured("diffrax").gradient(case),
+                    configured("backprop").gradient(case)) < 1e-12
 
 
 def test_dopri5_agrees_within_its_tolerance_and_counts_rejections(jax):
     """Not step for step (diffrax chooses its own first step), so not to rounding."""
     case = instance("neural-ode", method="dopri5", rtol=1e-8, atol=1e-10)
-    peer = STRATEGIES["diffrax-backsolve"].gradient(case)
+    peer = configured("diffrax(adjoint=backsolve)").gradient(case)
     assert {"steps_accepted", "steps_rejected"} <= set(case.counters)
-    assert relative(peer, STRATEGIES["adjoint"].gradient(case)) < 1e-6
+    assert relative(peer, configured("adjoint").gradient(case)) < 1e-6
 
 
 def test_row_reports_compile_time_and_xla_memory_apart_from_the_time(jax):
     case = instance("linear-ode")
-    row = measure_strategy(STRATEGIES["diffrax-checkpoint"], case, Budget(2 ** 30, 60), 1, 0.01, None)
+    row = measure_strategy(configured("diffrax"), case, Budget(2 ** 30, 60), 1, 0.01, None)
     assert row.status == "ok", row.reason
     assert row.compile_s > 0 and row.time_s > 0
     # XLA's buffers: at least the argument (A, 3 x 3) and the output (its gradient), in float64

@@ -4,7 +4,7 @@ import torch
 from gradcmp.config import Budget
 from gradcmp.measure import (LiveBytes, call_with_saved_bytes, gradient_errors, measure_strategy, memory_of,
                              peak_bytes, time_repeats)
-from gradcmp.strategies import STRATEGIES
+from gradcmp.strategies import strategy as configured
 
 CPU = torch.device("cpu")
 MIB = 2 ** 20
@@ -30,14 +30,14 @@ def test_cpu_peak_counts_only_what_the_call_allocates():
 
 def test_cpu_memory_figures_are_identical_across_repeats(build):
     instance = build("inv-norm", size=16)
-    figures = {peak_bytes(lambda: STRATEGIES[name].gradient(instance), CPU)
+    figures = {peak_bytes(lambda: configured(name).gradient(instance), CPU)
                for name in ("vjp",) for _ in range(3)}
     assert len(figures) == 1
 
 
 def memory(build, strategy, size):
     instance = build("inv-norm", size=size)
-    return peak_bytes(lambda: STRATEGIES[strategy].gradient(instance), CPU)
+    return peak_bytes(lambda: configured(strategy).gradient(instance), CPU)
 
 
 def test_jacobian_memory_grows_as_n_to_the_4th(build):
@@ -53,14 +53,14 @@ def test_vjp_memory_grows_as_n_squared(build):
 def test_vjp_saves_a_few_n_by_n_matrices_for_backward(build):
     n = 32
     instance = build("inv-norm", size=n)
-    _, saved = call_with_saved_bytes(lambda: STRATEGIES["vjp"].gradient(instance))
+    _, saved = call_with_saved_bytes(lambda: configured("vjp").gradient(instance))
     matrix = n * n * 8
     assert matrix <= saved <= 4 * matrix
 
 
 def test_saved_bytes_of_sin_wy_hold_w_y_and_the_sine_input(build):
     instance = build("sin-wy", size=64)
-    _, saved = call_with_saved_bytes(lambda: STRATEGIES["vjp"].gradient(instance))
+    _, saved = call_with_saved_bytes(lambda: configured("vjp").gradient(instance))
     assert saved >= 64 * 8  # at least y (or W y) is kept
     assert saved <= instance.x.numel() * 8 + 8 * 64 * 8  # W plus a few vectors, no Jacobian
 
@@ -74,7 +74,7 @@ def test_timing_median_lies_within_the_measured_range():
 
 def test_measured_row_is_complete_and_consistent(build):
     instance = build("inv-norm", size=8)
-    row = measure_strategy(STRATEGIES["vjp"], instance, Budget(2 ** 30), threads=1, min_run_time=0.01,
+    row = measure_strategy(configured("vjp"), instance, Budget(2 ** 30), threads=1, min_run_time=0.01,
                            primal_time=1e-5)
     assert row.status == "ok", row.reason
     assert row.x_primal > 0
@@ -85,7 +85,7 @@ def test_measured_row_is_complete_and_consistent(build):
 def test_figures_do_not_depend_on_the_order_strategies_run_in(build):
     def peaks(order):
         instance = build("inv-norm", size=12)
-        return {name: measure_strategy(STRATEGIES[name], instance, Budget(2 ** 30), threads=1,
+        return {name: measure_strategy(configured(name), instance, Budget(2 ** 30), threads=1,
                                        min_run_time=0.01, primal_time=1e-5).peak_bytes for name in order}
 
     assert peaks(["vjp", "jacobian", "jvp"]) == peaks(["jvp", "jacobian", "vjp"])
@@ -93,7 +93,7 @@ def test_figures_do_not_depend_on_the_order_strategies_run_in(build):
 
 def test_over_memory_budget_is_skipped_with_the_bytes_it_needed(build):
     instance = build("inv-norm", size=16)
-    row = measure_strategy(STRATEGIES["jacobian"], instance, Budget(max_bytes=10 ** 6), threads=1,
+    row = measure_strategy(configured("jacobian"), instance, Budget(max_bytes=10 ** 6), threads=1,
                            min_run_time=0.01, primal_time=1e-5)
     assert row.status == "skipped"
     assert "would need about 2.0 MiB" in row.reason and "--max-memory" in row.reason
@@ -102,7 +102,7 @@ def test_over_memory_budget_is_skipped_with_the_bytes_it_needed(build):
 def test_over_time_budget_is_skipped_with_the_estimate(build):
     instance = build("inv-norm", size=16)
     for name in ("jvp", "finite-diff", "jacobian"):
-        row = measure_strategy(STRATEGIES[name], instance, Budget(max_bytes=2 ** 30, max_seconds=1e-9),
+        row = measure_strategy(configured(name), instance, Budget(max_bytes=2 ** 30, max_seconds=1e-9),
                                threads=1, min_run_time=0.01, primal_time=1e-5)
         assert row.status == "skipped"
         assert "would take about" in row.reason and "--max-time" in row.reason
@@ -141,7 +141,7 @@ def test_views_and_in_place_ops_of_existing_tensors_allocate_nothing():
 def test_saved_bytes_never_exceed_the_peak_of_the_same_row(build):
     for problem, strategy in (("inv-norm", "vjp"), ("neural-ode", "backprop"), ("neural-ode", "checkpoint")):
         instance = build(problem)
-        row = measure_strategy(STRATEGIES[strategy], instance, Budget(2 ** 30), threads=1, min_run_time=0.01,
+        row = measure_strategy(configured(strategy), instance, Budget(2 ** 30), threads=1, min_run_time=0.01,
                                primal_time=1e-5)
         assert row.status == "ok", row.reason
         assert 0 < row.saved_bytes <= row.peak_bytes
@@ -150,7 +150,7 @@ def test_saved_bytes_never_exceed_the_peak_of_the_same_row(build):
 def test_saved_bytes_of_vjp_on_inv_norm_are_the_inverse_and_its_norm_input(build):
     n = 32
     instance = build("inv-norm", size=n)
-    peak, saved = memory_of(lambda: STRATEGIES["vjp"].gradient(instance), CPU, saved=True)
+    peak, saved = memory_of(lambda: configured("vjp").gradient(instance), CPU, saved=True)
     assert n * n * 8 <= saved <= 3 * n * n * 8 <= peak
 
 
@@ -164,6 +164,6 @@ def test_forward_mode_strategies_get_a_peak_too(build):
     """Forward AD makes zero tangents without storage of their own: the tracker passes them by."""
     instance = build("sin-wy", size=16)
     for name in ("jvp", "jacobian"):
-        row = measure_strategy(STRATEGIES[name], instance, Budget(2 ** 30), threads=1, min_run_time=0.01,
+        row = measure_strategy(configured(name), instance, Budget(2 ** 30), threads=1, min_run_time=0.01,
                                primal_time=1e-5)
         assert row.status == "ok" and row.notes == [] and row.peak_bytes > 0

@@ -7,7 +7,7 @@ from gradcmp.cli import main
 from gradcmp.measure import gradient_errors, peak_bytes
 from gradcmp.problems import PROBLEMS
 from gradcmp.problems.linear_ode import exact_loss_and_gradient
-from gradcmp.strategies import STRATEGIES
+from gradcmp.strategies import strategy as configured
 
 ODE_PROBLEMS = [name for name, problem in PROBLEMS.items() if "ode" in problem.provides]
 SMALL = {"neural-ode": {"dim": 2, "hidden": 8, "batch": 4}, "linear-ode": {"n": 3, "batch": 2},
@@ -41,14 +41,14 @@ def test_linear_ode_exact_gradient_matches_float64_finite_differences():
 @pytest.mark.parametrize("strategy", ["backprop", "jvp"])
 def test_linear_ode_gradient_error_falls_at_the_solver_order(build, strategy, method, order):
     """The exact gradient of the discrete solution converges to the continuous one at the method's order."""
-    errors = [rel_error(STRATEGIES[strategy].gradient(build("linear-ode", steps=steps, method=method, n=4)),
+    errors = [rel_error(configured(strategy).gradient(build("linear-ode", steps=steps, method=method, n=4)),
                         build("linear-ode", n=4).reference) for steps in (20, 40)]
     assert errors[0] / errors[1] == pytest.approx(2 ** order, rel=0.15)
 
 
 def test_linear_ode_info_reports_the_discrete_floor(build):
     instance = build("linear-ode", steps=20, n=4)
-    backprop = rel_error(STRATEGIES["backprop"].gradient(instance), instance.reference)
+    backprop = rel_error(configured("backprop").gradient(instance), instance.reference)
     assert instance.info["discrete grad rel. error"] == pytest.approx(backprop, rel=1e-6)
     assert 0 < instance.info["x_T rel. error"] < 1e-5
 
@@ -61,8 +61,8 @@ def test_neural_ode_backprop_matches_forward_mode_to_1e_10(build, params):
     """Both are the exact derivative of the same discrete solution (dopri5: via dual numbers, its
     accepted steps held fixed), so they agree far below the discretisation error."""
     instance = build("neural-ode", **SMALL["neural-ode"], **params)
-    backprop = STRATEGIES["backprop"].gradient(instance)
-    forward = STRATEGIES["jvp"].gradient(instance)
+    backprop = configured("backprop").gradient(instance)
+    forward = configured("jvp").gradient(instance)
     assert rel_error(forward, backprop.double()) < 1e-10
     assert rel_error(backprop, instance.reference) > 1e-9  # a coarse solve: not the reference itself
 
@@ -83,11 +83,11 @@ def test_neural_ode_running_cost_adds_the_integral(build):
 @pytest.mark.parametrize("problem", ODE_PROBLEMS)
 def test_checkpoint_equals_backprop_and_recomputes_each_evaluation_once(build, problem):
     instance = build(problem, **SMALL[problem], steps=50)
-    backprop = STRATEGIES["backprop"].gradient(instance)
+    backprop = configured("backprop").gradient(instance)
     assert dict(instance.counters)["nfe_bwd"] == 0
     forward_calls = instance.counters["nfe_fwd"]
     instance.counters.clear()
-    checkpointed = STRATEGIES["checkpoint"].gradient(instance)
+    checkpointed = configured("checkpoint").gradient(instance)
     assert torch.allclose(checkpointed, backprop, rtol=1e-13, atol=1e-15)
     assert instance.counters["nfe_fwd"] == forward_calls == instance.counters["steps_accepted"] * 4
     assert instance.counters["nfe_bwd"] == forward_calls  # counted as the calls happen, not assumed
@@ -95,14 +95,14 @@ def test_checkpoint_equals_backprop_and_recomputes_each_evaluation_once(build, p
 
 def test_lotka_volterra_strategies_converge_to_the_reference(build):
     coarse, fine = build("lotka-volterra", steps=200), build("lotka-volterra", steps=1600)
-    errors = [rel_error(STRATEGIES["backprop"].gradient(instance), instance.reference) for instance in (coarse, fine)]
+    errors = [rel_error(configured("backprop").gradient(instance), instance.reference) for instance in (coarse, fine)]
     assert errors[1] < 1e-7 and errors[0] / errors[1] > 8 ** 4 / 2  # rk4: 8x the steps, ~8^4 less error
-    assert rel_error(STRATEGIES["jvp"].gradient(coarse), STRATEGIES["backprop"].gradient(coarse).double()) < 1e-12
+    assert rel_error(configured("jvp").gradient(coarse), configured("backprop").gradient(coarse).double()) < 1e-12
     assert coarse.x.numel() == 4 and len(coarse.ode.times) == 11
 
 
 def _peak(strategy, instance):
-    return peak_bytes(lambda: STRATEGIES[strategy].gradient(instance), CPU)
+    return peak_bytes(lambda: configured(strategy).gradient(instance), CPU)
 
 
 def test_backprop_memory_grows_linearly_in_steps_checkpoint_about_as_the_root(build):
@@ -120,8 +120,8 @@ def test_backprop_estimate_is_close_to_what_autograd_saves(build):
     from gradcmp.measure import call_with_saved_bytes
 
     instance = build("neural-ode", steps=30)
-    _, saved = call_with_saved_bytes(lambda: STRATEGIES["backprop"].gradient(instance))
-    assert STRATEGIES["backprop"].estimated_bytes(instance) == pytest.approx(saved, rel=0.25)
+    _, saved = call_with_saved_bytes(lambda: configured("backprop").gradient(instance))
+    assert configured("backprop").estimated_bytes(instance) == pytest.approx(saved, rel=0.25)
 
 
 def invoke(*args):

@@ -19,7 +19,7 @@ from gradcmp.report import export
 from gradcmp.report.sheet import problem_sheet
 from gradcmp.report.table import comparison, list_tables, verdict_lines
 from gradcmp.results import Result, Run
-from gradcmp.strategies import STRATEGIES
+from gradcmp.strategies import STRATEGIES, strategy as configured
 from gradcmp.sweep import Entry, Sweep
 
 EXPECTED = Path(__file__).parent / "expected"

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from gradcmp.ode.schedules import binomial, binomial_forward_steps, forward_steps, make, peak_slots
-from gradcmp.strategies import STRATEGIES
+from gradcmp.problems import PROBLEMS
+from gradcmp.strategies import strategy as configured
 
 SMALL = {"dim": 2, "hidden": 6, "batch": 3}
 
@@ -44,8 +45,12 @@ def test_schedule_rejects_nonsense():
 
 
 def _gradient(build, strategy, **params):
+    """The strategy's gradient on a small neural-ode: params that are its options (checkpoints, schedule)
+    configure it, the others the problem."""
+    value = configured(strategy)
+    options = {key: params.pop(key) for key in list(params) if key in ("checkpoints", "schedule")}
     instance = build("neural-ode", **SMALL, **params)
-    return STRATEGIES[strategy].gradient(instance), instance
+    return value.replace(**options).gradient(instance), instance
 
 
 @pytest.mark.parametrize("obs", [1, 3])
@@ -85,8 +90,9 @@ def test_checkpoint_saves_its_slots_only(build, slots):
     the graphs recorded in the backward pass are its own."""
     from gradcmp.measure import call_with_saved_bytes
 
-    instance = build("neural-ode", **SMALL, steps=40, checkpoints=slots, schedule="binomial")
-    _, saved = call_with_saved_bytes(lambda: STRATEGIES["checkpoint"].gradient(instance))
+    instance = build("neural-ode", **SMALL, steps=40)
+    strategy = configured("checkpoint", checkpoints=slots, schedule="binomial")
+    _, saved = call_with_saved_bytes(lambda: strategy.gradient(instance))
     state, theta = SMALL["batch"] * SMALL["dim"] * 8, instance.x.numel() * 8
     assert slots * state < saved <= (slots + 1) * state + theta + 2 * state
 
@@ -122,11 +128,12 @@ def test_dopri5_checkpoint_replays_the_accepted_steps_exactly(build, every):
 
 
 def test_dopri5_checkpoint_skips_the_binomial_schedule(build):
-    from gradcmp.strategies.base import Skip
-
-    instance = build("neural-ode", **SMALL, method="dopri5", schedule="binomial")
-    with pytest.raises(Skip, match="binomial schedule needs the number of steps"):
-        STRATEGIES["checkpoint"].check_budget(instance, None)
+    """Revolve's schedule needs the steps before solving: on dopri5 the row does not apply, said before any work."""
+    instance = build("neural-ode", **SMALL, method="dopri5")
+    strategy = configured("checkpoint(schedule=binomial)")
+    assert strategy.applies_to(PROBLEMS["neural-ode"]) is None  # a fixed-step method would do
+    assert "needs a fixed-step solver; method dopri5" in strategy.applies_to(PROBLEMS["neural-ode"], instance)
+    assert configured("checkpoint").applies_to(PROBLEMS["neural-ode"], instance) is None
 
 
 @pytest.mark.parametrize("strategy, params", [
@@ -141,8 +148,8 @@ def test_backward_loops_stop_at_the_time_budget(build, strategy, params):
     from gradcmp.ode.replay import scheduled_trajectory
     from gradcmp.ode.reversible import reversible_trajectory
 
-    instance = build("neural-ode", **SMALL, steps=20, **params)
-    system, theta = instance.ode, instance.x.detach().requires_grad_(True)
+    instance = build("neural-ode", **SMALL, steps=20)
+    system, theta = configured(strategy, **params).system(instance), instance.x.detach().requires_grad_(True)
     solve = {"checkpoint": scheduled_trajectory, "reversible": reversible_trajectory,
              "adjoint-checkpoint": lambda *args: adjoint_trajectory(*args, checkpointed=True)}[strategy]
     loss = system.loss_of_trajectory(solve(system, theta, instance.counters))

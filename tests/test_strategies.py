@@ -1,7 +1,7 @@
 """Every registered strategy on every registered problem it applies to, against the float64 reference.
 
-The pairs come from the registries and each problem's own test_params, so a strategy or problem is
-tested the moment it is registered.
+The pairs come from the registries (every configuration a run can make, the compiled ones included) and
+each problem's own test_params, so a strategy or problem is tested the moment it is registered.
 """
 import re
 
@@ -10,7 +10,7 @@ import torch
 
 from gradcmp.measure import gradient_errors
 from gradcmp.problems import PROBLEMS
-from gradcmp.strategies import STRATEGIES, Strategy
+from gradcmp.strategies import STRATEGIES, Strategy, configurations, representative, strategy as configured
 
 # Finite differences carry truncation and rounding error of order eps^(2/3); every other strategy is
 # exact up to rounding (and, on ODE problems, the solver's error, which test_params keep below 1e-9).
@@ -19,27 +19,29 @@ TOLERANCE_32 = {"finite-diff": 5e-2}
 
 
 def applicable_pairs():
-    """(strategy, problem) for every pair that applies; a JIT-compiled peer (one that reports its own
-    compile figures) compiles afresh in every test, seconds each, so its pairs are marked slow (CI runs them)."""
+    """(strategy, problem) for every configuration and problem that apply; one that compiles (a JIT peer, a
+    compiled form: it reports its own compile figures) compiles afresh in every test, seconds to minutes
+    each, so its pairs are marked slow (CI runs them)."""
     for problem in PROBLEMS.values():
-        for strategy in STRATEGIES.values():
+        for strategy in configurations(compile=True):
             if strategy.applies_to(problem) is None:
                 compiles = type(strategy).own_measurements is not Strategy.own_measurements
-                yield pytest.param(strategy.name, problem.name, id=f"{strategy.name}-{problem.name}",
+                yield pytest.param(strategy.label, problem.name, id=f"{strategy.label}-{problem.name}",
                                    marks=[pytest.mark.slow] if compiles else [])
 
 
-def gradient_of(strategy_name, instance):
-    unavailable = STRATEGIES[strategy_name].unavailable()
-    if unavailable:
-        pytest.skip(unavailable)
-    return STRATEGIES[strategy_name].gradient(instance)
+def gradient_of(strategy_name, instance, problem_name):
+    strategy = configured(strategy_name)
+    reason = strategy.unavailable() or strategy.applies_to(PROBLEMS[problem_name], instance)
+    if reason:  # an extra not installed, or a need only the built instance tells (a fixed-step method)
+        pytest.skip(reason)
+    return strategy.gradient(instance)
 
 
 @pytest.mark.parametrize("strategy_name, problem_name", list(applicable_pairs()))
 def test_float64_gradient_matches_the_reference(small_instance, strategy_name, problem_name):
     instance = small_instance(problem_name)
-    gradient = gradient_of(strategy_name, instance)
+    gradient = gradient_of(strategy_name, instance, problem_name)
     assert gradient.shape == instance.x.shape
     rel_error, _ = gradient_errors(gradient, instance.reference)
     assert rel_error < TOLERANCE_64.get(strategy_name, 1e-8)
@@ -48,7 +50,7 @@ def test_float64_gradient_matches_the_reference(small_instance, strategy_name, p
 @pytest.mark.parametrize("strategy_name, problem_name", list(applicable_pairs()))
 def test_float32_gradient_is_within_single_precision(small_instance, strategy_name, problem_name):
     instance = small_instance(problem_name, torch.float32)
-    gradient = gradient_of(strategy_name, instance)
+    gradient = gradient_of(strategy_name, instance, problem_name)
     assert gradient.dtype == torch.float32
     rel_error, _ = gradient_errors(gradient, instance.reference)
     assert rel_error < TOLERANCE_32.get(strategy_name, 1e-4)
@@ -71,7 +73,7 @@ def test_jvp_chunks_cover_every_direction(build, monkeypatch):
 
     monkeypatch.setattr(jvp_module, "CHUNK_ENTRIES", 7 * 64)  # 7 directions per chunk for 64 inputs
     instance = build("inv-norm", size=8)
-    rel_error, _ = gradient_errors(STRATEGIES["jvp"].gradient(instance), instance.reference)
+    rel_error, _ = gradient_errors(configured("jvp").gradient(instance), instance.reference)
     assert rel_error < 1e-10
 
 
@@ -80,7 +82,7 @@ def test_jacobian_strategy_multiplies_materialised_jacobians(build):
     from gradcmp.measure import peak_bytes
 
     instance = build("inv-norm", size=12)
-    peak = peak_bytes(lambda: STRATEGIES["jacobian"].gradient(instance), torch.device("cpu"))
+    peak = peak_bytes(lambda: configured("jacobian").gradient(instance), torch.device("cpu"))
     assert peak >= 12 ** 4 * 8
 
 
@@ -89,16 +91,17 @@ INTERNAL_NAMES = re.compile(r"gradcmp\.|Instance|Problem\b|Strategy\b|[A-Za-z]+E
 
 @pytest.mark.parametrize("strategy_name", list(STRATEGIES))
 def test_descriptions_and_reasons_never_name_gradcmps_modules_or_classes(strategy_name):
-    strategy = STRATEGIES[strategy_name]
+    strategy = representative(STRATEGIES[strategy_name])
     texts = [strategy.description, strategy.unavailable() or ""]
+    texts += [option.help for option in strategy.options]
     texts += [strategy.applies_to(problem) or "" for problem in PROBLEMS.values()]
     for text in texts:
         assert not INTERNAL_NAMES.search(text), text
 
 
 def test_inapplicable_reasons_say_what_the_problem_lacks():
-    reasons = {strategy.name: strategy.applies_to(PROBLEMS["inv-norm"]) for strategy in STRATEGIES.values()}
+    reasons = {strategy.label: strategy.applies_to(PROBLEMS["inv-norm"]) for strategy in configurations(True)}
     assert reasons["backprop"] == "needs an ODE problem"
     assert reasons["vjp"] is None
-    assert STRATEGIES["jacobian"].applies_to(PROBLEMS["mlp"]) == "needs a problem written as a chain of maps " \
+    assert configured("jacobian").applies_to(PROBLEMS["mlp"]) == "needs a problem written as a chain of maps " \
                                                                  "(x -> y -> ... -> loss)"

@@ -11,17 +11,19 @@ from typing import Any, Callable
 
 from gradcmp.config import Param
 from gradcmp.ode import SOLVERS, odeint
-from gradcmp.ode.schedules import SCHEDULES
 
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """How to solve: `steps` for the fixed-step methods; rtol, atol and max_steps for dopri5.
+    """How to solve: `steps` for the fixed-step methods; rtol, atol and max_steps for dopri5 (the
+    problem's params, SOLVER_PARAMS).
 
-    The adjoint strategies' backward dopri5 solve uses adjoint_rtol / adjoint_atol (0: the forward
-    rtol / atol) and, with `seminorm`, leaves the parameter gradient out of its error norm.
-    The checkpointing strategies keep `checkpoints` states (0: their sqrt(steps) default) placed by
-    `schedule` (gradcmp.ode.schedules; checkpoint with dopri5: every `checkpoints`-th accepted step); the reversible strategy couples its pair with `coupling`.
+    The rest are set by the strategy that solves (Strategy.solver_options), never by the problem: the
+    adjoint's backward dopri5 solve uses adjoint_rtol / adjoint_atol (0: the forward rtol / atol) and,
+    with `seminorm`, leaves the parameter gradient out of its error norm; the checkpointing strategies
+    keep `checkpoints` states (0: their sqrt(steps) default) placed by `schedule`
+    (gradcmp.ode.schedules; checkpoint with dopri5: every `checkpoints`-th accepted step); the
+    reversible strategy couples its pair with `coupling`.
     """
 
     method: str = "rk4"
@@ -42,25 +44,21 @@ class SolverOptions:
 
     @classmethod
     def from_params(cls, params: dict) -> "SolverOptions":
-        return cls(**{name: params[name] for name in cls.__dataclass_fields__})
+        """The solver params among a problem's params (the strategies' fields keep their defaults)."""
+        return cls(**{name: params[name] for name in SOLVER_PARAMS if name in params})
+
+
+SOLVER_PARAMS = ("steps", "method", "rtol", "atol", "max_steps")
 
 
 def solver_params(steps: int = 100, method: str = "rk4") -> tuple[Param, ...]:
-    """The declared every ODE problem shares, `steps` first (so --size sets the number of steps)."""
+    """The params every ODE problem shares, `steps` first (so --size sets the number of steps)."""
     return (
         Param("steps", steps, "steps of a fixed-step method over the whole horizon", minimum=1),
         Param("method", method, "ODE solver", choices=tuple(SOLVERS)),
         Param("rtol", 1e-6, "dopri5 relative tolerance", above=0),
         Param("atol", 1e-8, "dopri5 absolute tolerance", above=0),
         Param("max_steps", 10_000, "dopri5 attempted steps before giving up", minimum=1),
-        Param("adjoint_rtol", 0.0, "rtol of the adjoint's backward dopri5 solve (0: same as rtol)", minimum=0),
-        Param("adjoint_atol", 0.0, "atol of the adjoint's backward dopri5 solve (0: same as atol)", minimum=0),
-        Param("seminorm", False, "adjoint, dopri5: leave the parameter gradient out of the backward error norm"),
-        Param("checkpoints", 0, "checkpointing strategies: states kept (0: about sqrt(steps)); "
-             "checkpoint with dopri5: keep every k-th accepted step (0: each)", minimum=0),
-        Param("schedule", "uniform", "checkpoint: where the checkpoints go (binomial: Revolve's, fewest reruns)",
-             choices=SCHEDULES),
-        Param("coupling", 0.999, "reversible: the coupling l of the solver pair, 0 < l <= 1", above=0),
     )
 
 

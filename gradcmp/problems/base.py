@@ -59,6 +59,8 @@ class Instance:
     ode        the ODE system the loss solves (gradcmp.ode.system.OdeSystem), for ODE strategies
     branches_on_values  True when the loss takes Python branches on tensor values (an adaptive
                ODE solver's step control): torch.func.vmap cannot trace it, dual numbers can
+    scratch    what a strategy keeps for this instance between its calls (a compiled function), keyed
+               by the strategy's label: strategies themselves keep nothing
     """
 
     x: Any
@@ -71,6 +73,7 @@ class Instance:
     counters: Counter = field(default_factory=Counter)
     ode: Any | None = None
     branches_on_values: bool = False
+    scratch: dict = field(default_factory=dict, repr=False)
 
 
 def ode_instance(system, theta, reference, info: dict) -> Instance:

@@ -261,13 +261,19 @@ KIND_WORDS = {"function": "your function", "module": "your nn.Module", "ode": "y
 
 @functools.lru_cache(maxsize=None)
 def user_problem(spec: str) -> Problem:
-    """The Problem `spec` (FILE.py:NAME or package.module:NAME) names, checked by building it once
-    (float64, cpu, seed 0, default declared): every mistake is a ConfigError naming the file."""
+    """The Problem `spec` (FILE.py:NAME or package.module:NAME) names, imported now and checked as
+    problem_from_factory checks it."""
+    return problem_from_factory(spec, _load_factory(spec))
+
+
+def problem_from_factory(spec: str, factory: Callable) -> Problem:
+    """The Problem a factory (dtype, device, seed, **params) -> (loss, x) | ModuleProblem | OdeProblem makes,
+    named `spec`, checked by building it once (float64, cpu, seed 0, default params): every mistake is a
+    ConfigError naming `spec`."""
     import torch
 
     from gradcmp.ode.system import solver_params
 
-    factory = _load_factory(spec)
     declared = _declared_params(spec, factory)
     names = frozenset(param.name for param in declared)
     made = _call(spec, factory, torch.float64, torch.device("cpu"), 0, {param.name: param.default for param in declared})
@@ -277,3 +283,28 @@ def user_problem(spec: str) -> Problem:
     build({param.name: param.default for param in declared}, torch.float64, torch.device("cpu"), 0)
     return Problem(name=spec, description=f"{KIND_WORDS[kind]} from {spec}", params=declared, build=build,
                    provides=frozenset({"ode", "chain"}) if kind == "ode" else frozenset({"chain"}))
+
+
+def inline_problem(given) -> Problem:
+    """The Problem of what a notebook passes: a factory function (as FILE.py:NAME names), or a pair
+    (loss, x) of a function and the tensor to differentiate it at (cast to the run's dtype and device)."""
+    if isinstance(given, tuple) and len(given) == 2 and callable(given[0]):
+        loss, x = given
+        if not _is_tensor(x):
+            raise ConfigError(f"a (loss, x) pair needs x as a torch tensor, got {type(x).__name__}")
+        name = getattr(loss, "__name__", "loss")
+
+        def factory(dtype, device, seed):
+            return loss, x.detach().to(dtype=dtype, device=device)
+
+        return problem_from_factory(name, factory)
+    if callable(given):
+        return problem_from_factory(getattr(given, "__name__", "problem"), given)
+    raise ConfigError(f"a problem is a registered name, FILE.py:NAME, a factory function or a (loss, x) pair, "
+                      f"got {type(given).__name__}")
+
+
+def _is_tensor(value) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor)

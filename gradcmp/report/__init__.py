@@ -28,3 +28,24 @@ def export(sweep, output_format: str, width: int | None = None):
     from gradcmp.report.jsontext import json_text
 
     return json_text(sweep)
+
+
+def shown(sweep, width: int | None, front: bool, memory_budget: float | None, plot: str | None):
+    """(what comes before the tables, what comes after) when a sweep is shown, live or from its file: the
+    comparison with the baseline first; then the fronts, the plot's path, and last the verdict that sets
+    the exit status."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from gradcmp.report.table import comparison, verdict_lines
+
+    before = comparison(sweep.comparison, width) if sweep.comparison is not None else None
+    after = []
+    if front or memory_budget is not None:
+        from gradcmp.frontier import front_report
+
+        after.append(front_report(sweep.entries, memory_budget))
+    if plot:
+        after.append(Text(f"plot: {plot}"))
+    after.append(verdict_lines(sweep.verdict, sweep.path, sweep.lost, sweep.comparison))
+    return before, Group(*after)

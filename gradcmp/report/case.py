@@ -52,7 +52,7 @@ def best(results: list[Result]) -> tuple[Result | None, Result | None]:
 
 def title(group) -> str:
     """The problem, the params no column shows, dtype, device and threads."""
-    run, param = group[0].run, group[0].job.sweep
+    run, param = group[0].run, group[0].case.sweep
     fixed = " ".join(f"{key}={value}" for key, value in run.params.items() if key != param)
     return "  ".join(part for part in (run.problem, fixed, f"{run.dtype} {run.device}", f"threads={run.threads}")
                      if part)
@@ -61,7 +61,7 @@ def title(group) -> str:
 def _notes(group) -> list[str]:
     """Why rows were skipped or failed, once per strategy and status with the values of the swept param
     it happened at; the measurements' own notes; and one line per reason strategies do not apply."""
-    param = group[0].job.sweep
+    param = group[0].case.sweep
     seen: dict[tuple[str, str], tuple[list, str]] = {}
     inapplicable: dict[str, list[str]] = {}
     notes = []
@@ -92,8 +92,8 @@ def not_applicable(problem: str, names: list[str], reason: str) -> str:
 
 def case_view(group, recommendation=None, laws=()) -> CaseView:
     """The view of one case's entries (gradcmp.sweep.Entry), in order."""
-    param = group[0].job.sweep
-    tolerance = group[0].job.tolerance
+    param = group[0].case.sweep
+    tolerance = group[0].case.tolerance
     main = next(iter(group[0].run.params), "size")  # the main param comes first ("size": none to name)
     shown = [(entry, result) for entry in group for result in entry.run.results if not result.not_applicable]
     compiled = any(result.compile_s is not None for _, result in shown)
@@ -114,7 +114,7 @@ def case_view(group, recommendation=None, laws=()) -> CaseView:
         row += [(cells.ratio(result.x_primal), ""),
                 (cells.size(result.peak_bytes), "best" if result is leanest else ""),
                 (cells.size(result.saved_bytes), ""),
-                (cells.error(result.rel_error), "over" if entry.job.over_tolerance(result) else ""),
+                (cells.error(result.rel_error), "over" if entry.case.over_tolerance(result) else ""),
                 (cells.error(result.max_abs_error), ""),
                 (", ".join(word for word, winner in (("fastest", fastest), ("leanest", leanest))
                            if result is winner), "")]

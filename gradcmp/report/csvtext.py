@@ -17,11 +17,11 @@ def csv_text(sweep) -> str:
     for entry in sweep.entries:
         run = entry.run
         for result in run.results:
-            writer.writerow([entry.job.case, run.problem, json.dumps(run.params), run.dtype, run.device,
+            writer.writerow([entry.case.number, run.problem, json.dumps(run.params), run.dtype, run.device,
                              run.threads, result.strategy, result.status, result.reason or "",
                              *("" if value is None else value for value in (
                                  result.time_s, result.time_iqr_s, result.repeats, result.primal_time_s,
                                  result.peak_bytes, result.saved_bytes, result.rel_error, result.max_abs_error,
-                                 entry.job.tolerance)),
+                                 entry.case.tolerance)),
                              json.dumps(result.stats)])
     return buffer.getvalue()

@@ -16,8 +16,9 @@ def param_range(param: Param) -> str:
     if isinstance(param.default, bool):
         return "true or false"
     bounds = [f">= {param.minimum:g}" if param.minimum is not None else "",
-              f"> {param.above:g}" if param.above is not None else ""]
-    kind = {int: "integer", float: "number", str: "text"}[type(param.default)]
+              f"> {param.above:g}" if param.above is not None else "",
+              f"<= {param.maximum:g}" if param.maximum is not None else ""]
+    kind = {int: "integer", float: "number", str: "text"}[param.type]
     return " ".join(part for part in (kind, *bounds) if part)
 
 
@@ -32,8 +33,10 @@ def problem_sheet(problem, strategies) -> Group:
     applying = Table(title="strategies that apply", title_justify="left")
     for header in ("strategy", "description"):
         applying.add_column(header)
+    from gradcmp.strategies import representative
+
     left_out: dict[str, list[str]] = {}
-    for strategy in strategies.values():
+    for strategy in map(representative, strategies.values()):
         reason = strategy.applies_to(problem)
         if reason:
             left_out.setdefault(reason, []).append(strategy.name)

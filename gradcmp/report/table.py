@@ -105,18 +105,22 @@ def list_tables(problems, strategies) -> Group:
     for problem in problems.values():
         problem_table.add_row(problem.name, problem.description,
                               "\n".join(param.describe() for param in problem.params))
-    strategy_table = Table(title="strategies", title_justify="left")
-    for header in ("name", "description"):
+    from gradcmp.strategies import representative
+
+    strategy_table = Table(title="strategies (-s NAME or -s 'NAME(OPTION=VALUE,...)')", title_justify="left")
+    for header in ("name", "options (defaults)", "description"):
         strategy_table.add_column(header)
-    for strategy in strategies.values():
+    for family in strategies.values():
+        strategy = representative(family)
         unavailable = strategy.unavailable()
-        description = strategy.description + (f" [unavailable: {unavailable}]" if unavailable else "")
-        strategy_table.add_row(strategy.name, Text(description))  # plain text: "[peers]" is not markup
+        description = family.description + (f" [unavailable: {unavailable}]" if unavailable else "")
+        options = "\n".join(option.describe() for option in family.options) or ("STRATEGY" if family.wraps else "")
+        strategy_table.add_row(family.name, options, Text(description))  # plain text: "[peers]" is not markup
     matrix = Table(title="applies to", title_justify="left")
     matrix.add_column("strategy")
     for problem in problems:
         matrix.add_column(problem, justify="center")
-    for strategy in strategies.values():
+    for strategy in map(representative, strategies.values()):
         marks = []
         for problem in problems.values():
             applies = strategy.unavailable() is None and strategy.applies_to(problem) is None
@@ -156,17 +160,24 @@ def comparison(report, width: int | None = None) -> Group:
     return Group(*parts)
 
 
-def verdict_lines(verdict, path: str | None, lost: str | None) -> Group:
-    """A gradcmp.gate.Verdict: the row counts, where the file is, and the gate's verdict."""
+def verdict_lines(verdict, path: str | None, lost: str | None, comparison=None) -> Group:
+    """A gradcmp.gate.Verdict (and the baseline comparison, when there is one): the row counts, where the
+    file is, and last the one line that says what sets the exit status."""
     counts = verdict.counts
     parts = [Text(f"{sum(counts.values())} rows: {counts['ok']} ok, {counts['skipped']} skipped, "
                   f"{counts['failed']} failed; results in {path}")]
     if lost:
         parts.append(Text(lost, style="bold red"))
-    if verdict.failures:
-        parts.append(Text(f"gate FAILED on {len(verdict.failures)} rows: " + "; ".join(verdict.failures),
-                          style="bold red"))
+    failures = list(verdict.failures)
+    if comparison is not None and comparison.failed:
+        failures += [f"{row}: regressed beyond {comparison.threshold:g}x" for row in comparison.regressions]
+        if comparison.nothing_compared:
+            failures.append(comparison.nothing_compared)
+    if failures:
+        parts.append(Text(f"gate FAILED on {len(failures)} rows: " + "; ".join(failures), style="bold red"))
     else:
-        parts.append(Text("gate passed: no row failed or exceeded its tolerance" + (
+        against = f", nor regressed beyond {comparison.threshold:g}x" if comparison is not None and \
+            comparison.threshold is not None else ""
+        parts.append(Text(f"gate passed: no row failed or exceeded its tolerance{against}" + (
             f" but those expected to ({', '.join(verdict.expected)})" if verdict.expected else ""), style="green"))
     return Group(*parts)

@@ -1,29 +1,31 @@
-"""The strategy registry: one line per strategy. A new strategy is one module plus one line here."""
-from gradcmp.config import ConfigError, unknown
+"""The strategy registry: one line per strategy family. A new strategy is one module plus one line here.
+
+A family is a class; a strategy is one of its configured values (gradcmp.strategies.base.Strategy),
+made by `strategy("checkpoint(checkpoints=8)")` or `strategy("checkpoint", checkpoints=8)`.
+"""
+from __future__ import annotations
+
+from gradcmp.config import ConfigError
 from gradcmp.problems.base import Problem
 from gradcmp.strategies.adjoint import STRATEGY as ADJOINT
 from gradcmp.strategies.adjoint_checkpoint import STRATEGY as ADJOINT_CHECKPOINT
 from gradcmp.strategies.backprop import STRATEGY as BACKPROP
-from gradcmp.strategies.base import Skip, Strategy
+from gradcmp.strategies.base import NEEDS, Skip, Strategy
 from gradcmp.strategies.checkpoint import STRATEGY as CHECKPOINT
-from gradcmp.strategies.compiled_adjoint import STRATEGY as COMPILED_ADJOINT
-from gradcmp.strategies.compiled_adjoint_checkpoint import STRATEGY as COMPILED_ADJOINT_CHECKPOINT
-from gradcmp.strategies.compiled_backprop import STRATEGY as COMPILED_BACKPROP
-from gradcmp.strategies.compiled_checkpoint import STRATEGY as COMPILED_CHECKPOINT
-from gradcmp.strategies.diffrax_backsolve import STRATEGY as DIFFRAX_BACKSOLVE
-from gradcmp.strategies.diffrax_checkpoint import STRATEGY as DIFFRAX_CHECKPOINT
-from gradcmp.strategies.diffrax_direct import STRATEGY as DIFFRAX_DIRECT
+from gradcmp.strategies.compiled import STRATEGY as COMPILED
+from gradcmp.strategies.compiled import compilable
+from gradcmp.strategies.diffrax_peers import STRATEGY as DIFFRAX
 from gradcmp.strategies.finite_diff import STRATEGY as FINITE_DIFF
 from gradcmp.strategies.jacobian import STRATEGY as JACOBIAN
 from gradcmp.strategies.jvp import STRATEGY as JVP
-from gradcmp.strategies.reversible import STRATEGY as REVERSIBLE
 from gradcmp.strategies.numpy_jvp import STRATEGY as NUMPY_JVP
 from gradcmp.strategies.numpy_vjp import STRATEGY as NUMPY_VJP
-from gradcmp.strategies.peer_adjoint import STRATEGY as TORCHDIFFEQ_ADJOINT
-from gradcmp.strategies.peer_backprop import STRATEGY as TORCHDIFFEQ_BACKPROP
+from gradcmp.strategies.peers import STRATEGY as TORCHDIFFEQ
+from gradcmp.strategies.reversible import STRATEGY as REVERSIBLE
+from gradcmp.strategies.spelling import parse
 from gradcmp.strategies.vjp import STRATEGY as VJP
 
-STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
+STRATEGIES: dict[str, type[Strategy]] = {family.name: family for family in (
     JACOBIAN,
     VJP,
     JVP,
@@ -35,51 +37,78 @@ STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     ADJOINT,
     ADJOINT_CHECKPOINT,
     REVERSIBLE,
-    TORCHDIFFEQ_BACKPROP,
-    TORCHDIFFEQ_ADJOINT,
-    DIFFRAX_DIRECT,
-    DIFFRAX_CHECKPOINT,
-    DIFFRAX_BACKSOLVE,
+    COMPILED,
+    TORCHDIFFEQ,
+    DIFFRAX,
 )}
 
+# The configurations a run measures when no strategy is named, beyond each family's default value: the
+# peers' other entry points, so the default table keeps every method the peers have.
+VARIANTS = ("torchdiffeq(adjoint=true)", "diffrax(adjoint=direct)", "diffrax(adjoint=backsolve)")
 
 
-def get_strategy(name: str) -> Strategy:
-    """The registered strategy called `name`; ConfigError listing the names when there is none."""
-    if name not in STRATEGIES:
-        raise unknown("strategy", name, STRATEGIES)
-    return STRATEGIES[name]
+def strategy(spec: str | Strategy, **options) -> Strategy:
+    """One configured strategy: from its spelling ("checkpoint(checkpoints=8)") or a value, with `options`
+    set on top. ConfigError on an unknown name or option, a bad value, or a spelling of several."""
+    if isinstance(spec, Strategy):
+        return spec.replace(**options) if options else spec
+    made = parse(spec)
+    if len(made) != 1:
+        raise ConfigError(f"strategy {spec!r} spells {len(made)} strategies; give one value per option here")
+    return made[0].replace(**options) if options else made[0]
 
 
-def select_strategies(problem: Problem, chosen: list | None) -> list[tuple[Strategy, str | None]]:
-    """(strategy, reason it cannot run or None) for each chosen strategy (a name or a Strategy).
+def configurations(compile: bool = False) -> list[Strategy]:
+    """Every family's default value and the VARIANTS, in registry order; the wrappers (compiled) only
+    through `compile`: each compilable strategy followed by its compiled form."""
+    values = [family() for family in STRATEGIES.values() if not family.wraps]
+    for variant in VARIANTS:
+        values.extend(parse(variant))
+    values.sort(key=lambda value: list(STRATEGIES).index(value.name))  # a variant beside its family
+    return with_compiled(values) if compile else values
 
-    None means every registered strategy, the inapplicable ones carrying their reason.
-    An explicitly chosen strategy that cannot run is a ConfigError.
+
+def representative(family: type[Strategy]) -> Strategy:
+    """A value of `family` to ask what the family needs: its default, or for a wrapper the wrapper around
+    the first strategy it takes."""
+    return family(next(STRATEGIES[name]() for name in STRATEGIES if compilable(STRATEGIES[name]()) is None)) \
+        if family.wraps else family()
+
+
+def with_compiled(values: list[Strategy]) -> list[Strategy]:
+    """`values`, each followed by its compiled form where it has one (what --compile adds)."""
+    expanded = []
+    for value in values:
+        expanded.append(value)
+        if compilable(value) is None:
+            expanded.append(COMPILED(value))
+    return list(dict.fromkeys(expanded))
+
+
+def select_strategies(problem: Problem, chosen: list | None, compile: bool = False
+                      ) -> list[tuple[Strategy, str | None]]:
+    """(strategy, reason it cannot run or None) for each chosen strategy (spellings or values; one spelling
+    may stand for several), in order, duplicates once; with `compile`, each followed by its compiled form.
+
+    None means every configuration, those that cannot run on the problem kept with their reason.
+    An explicitly chosen strategy the problem can never provide for (an ODE strategy on inv-norm) is a
+    ConfigError; one whose need only the built instance can tell (a fixed-step method) is checked then.
     """
-    strategies = [get_strategy(item) if isinstance(item, str) else item for item in chosen or ()]
+    if chosen is None:
+        values = configurations(compile)
+    else:
+        values = []
+        for item in chosen:
+            values.extend(parse(item) if isinstance(item, str) else [strategy(item)])
+        values = with_compiled(values) if compile else list(dict.fromkeys(values))
     selected = []
-    for strategy in strategies or STRATEGIES.values():
-        reason = strategy.unavailable() or strategy.applies_to(problem)
-        if reason and strategies:
-            raise ConfigError(f"strategy {strategy.name} cannot run on {problem.name}: {reason}")
-        selected.append((strategy, reason))
+    for value in values:
+        reason = value.unavailable() or value.applies_to(problem)
+        if reason and chosen is not None:
+            raise ConfigError(f"strategy {value.label} cannot run on {problem.name}: {reason}")
+        selected.append((value, reason))
     return selected
 
 
-# Compiled forms, measured right after the strategy they compile when `--compile` is given.
-COMPILED: dict[str, Strategy] = {"backprop": COMPILED_BACKPROP, "checkpoint": COMPILED_CHECKPOINT,
-                                  "adjoint": COMPILED_ADJOINT, "adjoint-checkpoint": COMPILED_ADJOINT_CHECKPOINT}
-
-
-def with_compiled(chosen: list[tuple[Strategy, str | None]]) -> list[tuple[Strategy, str | None]]:
-    """`chosen`, each strategy followed by its torch.compile'd form where it has one (--compile)."""
-    expanded = []
-    for strategy, reason in chosen:
-        expanded.append((strategy, reason))
-        if strategy.name in COMPILED:
-            expanded.append((COMPILED[strategy.name], reason))
-    return expanded
-
-
-__all__ = ["COMPILED", "Skip", "Strategy", "STRATEGIES", "get_strategy", "select_strategies", "with_compiled"]
+__all__ = ["NEEDS", "Skip", "Strategy", "STRATEGIES", "configurations", "representative", "select_strategies",
+           "strategy", "with_compiled"]

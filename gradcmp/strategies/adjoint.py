@@ -1,7 +1,17 @@
 """The continuous adjoint, backsolve (optimise-then-discretise, seed 3): x integrated backwards too."""
 import functools
 
+from gradcmp.config import Param
 from gradcmp.strategies.base import Strategy
+
+
+# The backward solve's settings, for every strategy that solves an adjoint backwards (the peers' too).
+BACKWARD_OPTIONS = (
+    Param("rtol", 0.0, "relative tolerance of the backward dopri5 solve (0: the forward rtol)", minimum=0),
+    Param("atol", 0.0, "absolute tolerance of the backward dopri5 solve (0: the forward atol)", minimum=0),
+    Param("seminorm", False, "dopri5: leave the parameter gradient out of the backward error norm"),
+)
+BACKWARD_SOLVER_OPTIONS = {"rtol": "adjoint_rtol", "atol": "adjoint_atol", "seminorm": "seminorm"}
 
 
 class Adjoint(Strategy):
@@ -16,7 +26,9 @@ class Adjoint(Strategy):
 
     name = "adjoint"
     description = "continuous adjoint, backsolve: x solved backwards with lambda; memory flat in steps"
-    requires = frozenset({"ode"})
+    options = BACKWARD_OPTIONS
+    solver_options = BACKWARD_SOLVER_OPTIONS
+    needs = frozenset({"ode"})
     autograd = True
     checkpointed = False
 
@@ -24,7 +36,7 @@ class Adjoint(Strategy):
         from gradcmp.ode.adjoint import adjoint_trajectory
 
         trajectory = functools.partial(adjoint_trajectory, checkpointed=self.checkpointed)
-        return instance.ode.gradient_through(trajectory, instance.x, instance.counters)
+        return self.system(instance).gradient_through(trajectory, instance.x, instance.counters)
 
 
-STRATEGY = Adjoint()
+STRATEGY = Adjoint

@@ -1,6 +1,6 @@
 """The checkpointed adjoint: the continuous adjoint with x recomputed forwards, never solved backwards."""
 from gradcmp.strategies.adjoint import Adjoint
-from gradcmp.strategies.checkpoint import one_state
+from gradcmp.strategies.checkpoint import CHECKPOINT_OPTIONS, checkpoint_needs
 
 
 class AdjointCheckpoint(Adjoint):
@@ -17,13 +17,13 @@ class AdjointCheckpoint(Adjoint):
     """
 
     name = "adjoint-checkpoint"
-    declared = ("checkpoints", "schedule")
+    options = (*Adjoint.options, *CHECKPOINT_OPTIONS)
+    solver_options = {**Adjoint.solver_options, "checkpoints": "checkpoints", "schedule": "schedule"}
     description = "continuous adjoint on x recomputed from sqrt(N) (or K, uniform or binomial) checkpoints"
     checkpointed = True
 
-    def check_budget(self, instance, budget):
-        one_state(instance.ode.options.method)
-        super().check_budget(instance, budget)
+    def requirements(self):
+        return checkpoint_needs(self)
 
 
-STRATEGY = AdjointCheckpoint()
+STRATEGY = AdjointCheckpoint

@@ -46,7 +46,7 @@ class Backprop(Strategy):
 
     name = "backprop"
     description = "autograd through every ODE solver step; memory grows with the steps"
-    requires = frozenset({"ode"})
+    needs = frozenset({"ode"})
     autograd = True
 
     def estimated_bytes(self, instance) -> float:
@@ -66,4 +66,4 @@ class Backprop(Strategy):
         return theta_bar
 
 
-STRATEGY = Backprop()
+STRATEGY = Backprop

@@ -1,6 +1,20 @@
 """Backprop with checkpoints: keep some states, recompute the steps between them in backward."""
+from gradcmp.config import Param
+from gradcmp.ode.schedules import SCHEDULES
 from gradcmp.strategies.backprop import Backprop, forward_evaluations, vector_field_saved_bytes
-from gradcmp.strategies.base import Skip
+
+CHECKPOINT_OPTIONS = (
+    Param("checkpoints", 0, "states kept (0: about sqrt(steps)); with dopri5, keep every k-th accepted step "
+          "(0: each)", minimum=0),
+    Param("schedule", "uniform", "where the checkpoints go (binomial: Revolve's, fewest reruns; needs a "
+          "fixed-step method)", choices=SCHEDULES),
+)
+
+
+def checkpoint_needs(strategy) -> frozenset[str]:
+    """A checkpoint restarts the solve from x alone; Revolve's schedule needs the steps before solving."""
+    fixed = {"fixed-step"} if strategy.config["schedule"] != "uniform" else set()
+    return strategy.needs | {"single-state"} | fixed
 
 
 def schedule_of(system):
@@ -10,15 +24,6 @@ def schedule_of(system):
 
     grid, observations = flat_grid(system)
     return make(system.options.schedule, len(grid), system.options.checkpoints, observations)
-
-
-def one_state(method: str) -> None:
-    """Raise Skip for a method that carries more than the state from step to step (reversible_heun):
-    a checkpoint of x alone cannot restart it."""
-    from gradcmp.ode import SOLVERS
-
-    if not hasattr(SOLVERS[method], "step"):
-        raise Skip(f"checkpoints restart a solve from x alone; method {method} carries a second state")
 
 
 class Checkpoint(Backprop):
@@ -37,7 +42,8 @@ class Checkpoint(Backprop):
     """
 
     name = "checkpoint"
-    declared = ("checkpoints", "schedule")
+    options = CHECKPOINT_OPTIONS
+    solver_options = {"checkpoints": "checkpoints", "schedule": "schedule"}
     description = "backprop keeping K checkpoints (uniform segments or Revolve's binomial schedule); recomputes in backward"
 
     def estimated_bytes(self, instance) -> float:
@@ -45,7 +51,7 @@ class Checkpoint(Backprop):
         from gradcmp.ode import SOLVERS
         from gradcmp.ode.schedules import peak_slots
 
-        system = instance.ode
+        system = self.system(instance)
         state = system.x0.numel() * system.x0.element_size()
         if system.options.adaptive:  # dopri5: a state every k-th of the accepted steps, 6 evaluations each
             every = system.options.checkpoints or 1
@@ -56,18 +62,13 @@ class Checkpoint(Backprop):
         per_step = SOLVERS[system.options.method].stages
         return peak_slots(actions) * state + longest * per_step * vector_field_saved_bytes(instance)
 
-    def check_budget(self, instance, budget):
-        options = instance.ode.options
-        one_state(options.method)
-        if options.adaptive and options.schedule != "uniform":
-            raise Skip(f"the binomial schedule needs the number of steps before solving; method "
-                       f"{options.method} chooses its steps while solving (schedule=uniform replays them)")
-        super().check_budget(instance, budget)
+    def requirements(self):
+        return checkpoint_needs(self)
 
     def gradient(self, instance):
         from gradcmp.ode.replay import scheduled_trajectory
 
-        return instance.ode.gradient_through(scheduled_trajectory, instance.x, instance.counters)
+        return self.system(instance).gradient_through(scheduled_trajectory, instance.x, instance.counters)
 
 
-STRATEGY = Checkpoint()
+STRATEGY = Checkpoint

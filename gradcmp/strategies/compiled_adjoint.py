@@ -14,20 +14,17 @@ from gradcmp.strategies.compiled_sweep import CHUNK, CompiledSweep, chunks
 
 
 class CompiledAdjoint(CompiledSweep):
-    name = "adjoint-compiled"
-    description = "continuous adjoint (backsolve), each chunk of backward steps one torch.compile'd call (--compile)"
-
     def segments(self, system):
         """The forward's segments (compiled_sweep.chunks): one per observation interval, x0 alone kept."""
         return chunks(system, system.options.steps)
 
-    def _sweep(self, instance):
+    def sweep(self, theta):
         import torch
 
         from gradcmp.ode.replay import parameter_leaves, theta_bar_of
 
-        system = instance.ode
-        theta, parts, leaves, params = parameter_leaves(system, instance.x.detach())
+        system = self.system
+        theta, parts, leaves, params = parameter_leaves(system, theta)
         segments = self.segments(system)
         kept, observed, steps = self.forward(system, theta.detach(), segments)
         states = torch.stack(observed).requires_grad_(True)
@@ -95,6 +92,3 @@ def _backward(system, single: bool, dt: float, steps: int):
         return y
 
     return backward
-
-
-STRATEGY = CompiledAdjoint()

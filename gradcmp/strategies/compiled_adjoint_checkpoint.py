@@ -16,12 +16,8 @@ from gradcmp.strategies.compiled_sweep import chunks
 
 
 class CompiledAdjointCheckpoint(CompiledAdjoint):
-    name = "adjoint-checkpoint-compiled"
-    declared = ("checkpoints",)
-    description = "adjoint-checkpoint (uniform schedule), each chunk of steps one torch.compile'd call (--compile)"
-
     def segments(self, system):
-        return chunks(system, uniform_segment(self.name, system.options))
+        return chunks(system, uniform_segment(system.options))
 
     def _backward(self, system, theta, y, states, states_bar, segments, kept, leaves, single):
         n = states[0].numel()
@@ -55,6 +51,3 @@ def _restarting(system, single: bool, dt: float, steps: int):
         return y
 
     return backward
-
-
-STRATEGY = CompiledAdjointCheckpoint()

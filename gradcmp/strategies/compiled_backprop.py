@@ -13,18 +13,14 @@ from gradcmp.strategies.compiled_sweep import CompiledSweep, chunks
 
 
 class CompiledBackprop(CompiledSweep):
-    name = "backprop-compiled"
-    description = "backprop as a reverse sweep of torch.compile'd chunk VJPs, no per-step graph (--compile)"
-
     def segment_steps(self, system) -> int | None:
         """Steps between the states the forward pass keeps (None: every chunk's start)."""
         return None
 
-    def _sweep(self, instance):
+    def sweep(self, theta):
         import torch
 
-        system = instance.ode
-        theta = instance.x.detach()
+        system = self.system
         segments = chunks(system, self.segment_steps(system))
         kept, observed, steps = self.forward(system, theta, segments)
         states = torch.stack(observed).requires_grad_(True)
@@ -41,6 +37,3 @@ class CompiledBackprop(CompiledSweep):
                     lam, theta_step = self.chunk_vjp(system, dt, n)(start, theta, ts, lam)
                     theta_bar += theta_step
         return theta_bar, steps
-
-
-STRATEGY = CompiledBackprop()

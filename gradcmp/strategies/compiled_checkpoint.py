@@ -10,19 +10,10 @@ from gradcmp.strategies.compiled_backprop import CompiledBackprop
 
 
 class CompiledCheckpoint(CompiledBackprop):
-    name = "checkpoint-compiled"
-    declared = ("checkpoints",)
-    description = "checkpoint (uniform schedule) as a reverse sweep of torch.compile'd chunks (--compile)"
-
     def segment_steps(self, system) -> int:
-        return uniform_segment(self.name, system.options)
+        return uniform_segment(system.options)
 
 
-def uniform_segment(name: str, options) -> int:
+def uniform_segment(options) -> int:
     """Steps between the uniform schedule's checkpoints (checkpoint's and adjoint-checkpoint's)."""
-    if options.schedule != "uniform":
-        raise ValueError(f"{name} takes the uniform schedule only, not {options.schedule}")
     return -(-options.steps // options.checkpoints) if options.checkpoints else max(1, round(math.sqrt(options.steps)))
-
-
-STRATEGY = CompiledCheckpoint()

@@ -15,50 +15,23 @@ compiled graph would break on.
 from __future__ import annotations
 
 import abc
-import time
 import types
-
-from gradcmp.strategies.base import Strategy
 
 CHUNK = 10  # steps per compiled call: 20 ran 4% faster (adjoint, 1000 RK4 steps) but compiled twice as long (95 s cold)
 
 
-class CompiledSweep(Strategy):
-    """A strategy whose gradient is a Python sweep of compiled chunk calls; subclasses implement _sweep."""
+class CompiledSweep(abc.ABC):
+    """The compiled form of one strategy on one instance's system: its gradient is a Python sweep of compiled
+    chunk calls (subclasses implement sweep), and it keeps the compiled functions it made. Kept in the
+    instance's scratch by gradcmp.strategies.compiled.Compiled, so nothing outlives the instance."""
 
-    requires = frozenset({"ode"})
-
-    def __init__(self):
-        self._cache = None  # (instance, {key: compiled function}, compile_s)
-
-    def own_measurements(self, instance) -> dict:
-        return {"compile_s": self._prepare(instance)}
-
-    def gradient(self, instance):
-        self._prepare(instance)
-        theta_bar, steps = self._sweep(instance)
-        instance.counters["steps_accepted"] += steps
-        return theta_bar
+    def __init__(self, system):
+        self.system = system  # the instance's system with the eager strategy's solver options
+        self.functions: dict = {}
 
     @abc.abstractmethod
-    def _sweep(self, instance):
+    def sweep(self, theta):
         """(theta_bar, forward steps taken) by compiled calls (self.compiled)."""
-
-    def _prepare(self, instance) -> float:
-        """Compile for this instance (two sweeps: the first compiles); the compile seconds."""
-        if self._cache is not None and self._cache[0] is instance:
-            return self._cache[2]
-        if instance.ode.options.adaptive or instance.ode.options.method == "reversible_heun":
-            raise ValueError(f"{self.name} takes single-state fixed-step methods only (dopri5's step control "
-                             "reads values; reversible_heun carries a second state)")
-        self._cache = (instance, {}, 0.0)
-        start = time.perf_counter()
-        self._sweep(instance)
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        self._sweep(instance)
-        self._cache = (instance, self._cache[1], max(0.0, first - (time.perf_counter() - start)))
-        return self._cache[2]
 
     def compiled(self, key, build):
         """The compiled form of build() for `key`, compiled once per instance."""
@@ -66,7 +39,7 @@ class CompiledSweep(Strategy):
 
         from gradcmp.strategies.compile_backend import inductor
 
-        functions = self._cache[1]
+        functions = self.functions
         if key not in functions:
             function = build()
             # A code object of its own: dynamo caches compilations per code object, so closures of one

@@ -1,7 +1,8 @@
 """diffrax (JAX, compiled by XLA) solving the very same ODE problem as gradcmp: the JIT-compiled peers.
 
-Three strategies, diffrax-direct, diffrax-checkpoint and diffrax-backsolve, are instances of DiffraxPeer;
-they differ only in diffrax's adjoint (DirectAdjoint, RecursiveCheckpointAdjoint, BacksolveAdjoint).
+One strategy, `diffrax`, with diffrax's adjoint as its option: `diffrax(adjoint=direct)` (DirectAdjoint),
+`diffrax` (adjoint=checkpoint, diffrax's default RecursiveCheckpointAdjoint), `diffrax(adjoint=backsolve)`
+(BacksolveAdjoint).
 What is the same as gradcmp's solve:
 
 - the problem: each ODE problem's OdeSystem.jax, its vector field and loss written with jax.numpy (the
@@ -29,16 +30,16 @@ the peers ask XLA for a single-threaded CPU backend.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, ClassVar  # ClassVar here: the solver's dataclass fields read it by name
 
+from gradcmp.config import Param
+from gradcmp.strategies.adjoint import BACKWARD_OPTIONS, BACKWARD_SOLVER_OPTIONS
 from gradcmp.strategies.base import Strategy
 
-INSTALL = "pip install -e '.[jax]' (or pip install jax jaxlib diffrax equinox)"
 ADJOINTS = ("direct", "checkpoint", "backsolve")
 
 
@@ -123,11 +124,7 @@ def _backward_step(times, steps: int) -> float:
     runs interval by interval with one controller, so a StepTo grid cannot serve it."""
     from gradcmp.ode.fixed_step import fixed_grid
 
-    steps_sizes = [dt for _, dt, _ in fixed_grid(times, steps)]
-    if max(steps_sizes) - min(steps_sizes) > 1e-12 * max(steps_sizes):
-        raise ValueError("diffrax's backsolve takes one backward step size, and this grid's intervals have "
-                         "different steps (uneven observation times)")
-    return steps_sizes[0]
+    return fixed_grid(times, steps)[0][1]  # one size over the grid: the "even-steps" need
 
 
 def _loss_with_stats(system, twin, adjoint: str):
@@ -166,7 +163,6 @@ def _loss_with_stats(system, twin, adjoint: str):
 class _Compiled:
     """One instance's compiled gradient function and what was measured while making it."""
 
-    instance: Any
     gradient: Callable  # theta -> (dJ/dtheta, step counts)
     theta: Any  # the instance's x as a JAX array
     compile_s: float
@@ -182,39 +178,33 @@ class DiffraxPeer(Strategy):
     solved backwards (like gradcmp's adjoint).
     """
 
-    requires = frozenset({"ode"})
+    name = "diffrax"
+    description = ("diffrax on JAX, compiled by XLA: adjoint=checkpoint (RecursiveCheckpointAdjoint, peer of "
+                   "checkpoint), direct (peer of backprop) or backsolve (peer of adjoint); extra: jax")
+    options = (Param("adjoint", "checkpoint", "diffrax's adjoint", choices=ADJOINTS), *BACKWARD_OPTIONS)
+    solver_options = BACKWARD_SOLVER_OPTIONS
+    needs = frozenset({"ode", "jax", "jax-twin", "jax-device"})
 
-    def __init__(self, name: str, description: str, adjoint: str):
-        assert adjoint in ADJOINTS
-        self.name, self.description, self.adjoint = name, description, adjoint
-        self._compiled: _Compiled | None = None
-
-    def unavailable(self) -> str | None:
-        missing = [name for name in ("jax", "diffrax", "equinox") if importlib.util.find_spec(name) is None]
-        if missing:
-            return f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed; {INSTALL}"
-        return None
+    def requirements(self):
+        return self.needs | ({"even-steps"} if self.config["adjoint"] == "backsolve" else set())
 
     def _compile(self, instance) -> _Compiled:
-        """The compiled gradient of this instance, made on first use (one instance kept at a time)."""
-        if self._compiled is not None and self._compiled.instance is instance:
-            return self._compiled
+        """The compiled gradient of this instance, made on first use and kept in the instance's scratch."""
+        if self.label in instance.scratch:
+            return instance.scratch[self.label]
         jax, jnp, _ = _jax()
-        system = instance.ode
-        if system.jax is None:
-            raise ValueError("this problem has no JAX version of its vector field and loss")
-        if instance.x.device.type != "cpu" and jax.default_backend() == "cpu":
-            raise ValueError(f"this JAX installation has no {instance.x.device.type} backend")
+        system = self.system(instance)
         convert = lambda tensor: jnp.asarray(tensor.detach().cpu().numpy())  # noqa: E731
         theta = convert(instance.x)
-        gradient = jax.jit(jax.grad(_loss_with_stats(system, system.jax(convert), self.adjoint), has_aux=True))
+        gradient = jax.jit(jax.grad(_loss_with_stats(system, system.jax(convert), self.config["adjoint"]),
+                                    has_aux=True))
         start = time.perf_counter()
         compiled = gradient.lower(theta).compile()
         compile_s = time.perf_counter() - start
         memory = compiled.memory_analysis()
         memory_bytes = memory.temp_size_in_bytes + memory.argument_size_in_bytes + memory.output_size_in_bytes
-        self._compiled = _Compiled(instance, compiled, theta, compile_s, memory_bytes)
-        return self._compiled
+        instance.scratch[self.label] = _Compiled(compiled, theta, compile_s, memory_bytes)
+        return instance.scratch[self.label]
 
     def own_measurements(self, instance) -> dict:
         compiled = self._compile(instance)
@@ -230,3 +220,6 @@ class DiffraxPeer(Strategy):
         for name, value in stats.items():
             instance.counters[name] += int(value)
         return torch.from_numpy(np.array(gradient)).to(instance.x.device, instance.x.dtype)
+
+
+STRATEGY = DiffraxPeer

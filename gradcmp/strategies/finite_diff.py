@@ -47,4 +47,4 @@ class FiniteDiff(Strategy):
         return gradient.view_as(x)
 
 
-STRATEGY = FiniteDiff()
+STRATEGY = FiniteDiff

@@ -32,7 +32,7 @@ class Jacobian(Strategy):
 
     name = "jacobian"
     description = "explicit Jacobians of each map (torch.func.jacrev/jacfwd), multiplied"
-    requires = frozenset({"chain"})
+    needs = frozenset({"chain"})
 
     def estimated_bytes(self, instance) -> float:
         """Every link's dense Jacobian, times the workspace the transforms need around them."""
@@ -65,4 +65,4 @@ class Jacobian(Strategy):
         return row.reshape(instance.x.shape)
 
 
-STRATEGY = Jacobian()
+STRATEGY = Jacobian

@@ -25,7 +25,7 @@ class NumpyJvp(Strategy):
 
     name = "numpy-jvp"
     description = "forward mode in gradcmp's numpy engine: dual numbers, one JVP per input"
-    requires = frozenset({"numpy"})
+    needs = frozenset({"numpy"})
     numpy_memory = True
 
     def estimated_bytes(self, instance) -> float:
@@ -50,4 +50,4 @@ class NumpyJvp(Strategy):
         return torch.from_numpy(gradient)
 
 
-STRATEGY = NumpyJvp()
+STRATEGY = NumpyJvp

@@ -13,7 +13,7 @@ class NumpyVjp(Strategy):
 
     name = "numpy-vjp"
     description = "reverse mode in gradcmp's numpy engine: tape + VJP rules table"
-    requires = frozenset({"numpy"})
+    needs = frozenset({"numpy"})
     numpy_memory = True
 
     def gradient(self, instance):
@@ -24,4 +24,4 @@ class NumpyVjp(Strategy):
         return torch.from_numpy(grad(instance.numpy_loss, instance.numpy_x))
 
 
-STRATEGY = NumpyVjp()
+STRATEGY = NumpyVjp

@@ -1,7 +1,8 @@
 """torchdiffeq (the reference implementation seed 3 cites) solving the very same ODE problem as gradcmp.
 
-The two peer strategies, torchdiffeq-backprop and torchdiffeq-adjoint, are instances of TorchdiffeqPeer;
-they differ only in which torchdiffeq entry point they call. Same vector field, same initial state and
+One strategy, `torchdiffeq`, with one option: `torchdiffeq` calls torchdiffeq.odeint (autograd through the
+steps, the peer of backprop), `torchdiffeq(adjoint=true)` calls odeint_adjoint (the backsolve adjoint, the
+peer of adjoint). Same vector field, same initial state and
 observation times, same loss (running cost included, as an extra state entry like gradcmp's), and the
 same solver settings, so that gradcmp's rows and torchdiffeq's can be read side by side:
 
@@ -23,11 +24,10 @@ parameters to differentiate that way); it counts every call into instance.counte
 """
 from __future__ import annotations
 
-import importlib.util
+from gradcmp.config import Param
+from gradcmp.strategies.adjoint import BACKWARD_OPTIONS, BACKWARD_SOLVER_OPTIONS
+from gradcmp.strategies.base import Strategy
 
-from gradcmp.strategies.base import Skip, Strategy
-
-INSTALL = "pip install -e '.[peers]' (or pip install torchdiffeq)"
 CLASSIC_RK4 = "rk4-classic"
 
 
@@ -145,37 +145,31 @@ def _vector_field_module(rhs, system, theta, counters, adjoint: bool):
 class TorchdiffeqPeer(Strategy):
     """A torchdiffeq entry point as a gradcmp strategy (see the module docstring for what is matched).
 
-    adjoint False: torchdiffeq.odeint, autograd through every solver step (like gradcmp's backprop).
-    adjoint True: torchdiffeq.odeint_adjoint, the backsolve adjoint (like gradcmp's adjoint), with the
+    adjoint false: torchdiffeq.odeint, autograd through every solver step (like gradcmp's backprop).
+    adjoint true: torchdiffeq.odeint_adjoint, the backsolve adjoint (like gradcmp's adjoint), with the
     backward pass on the same grid (fixed step) or tolerances (dopri5) as the forward one.
     """
 
-    requires = frozenset({"ode"})
+    name = "torchdiffeq"
+    description = ("torchdiffeq.odeint through every step (peer of backprop), or odeint_adjoint with "
+                   "adjoint=true (peer of adjoint); extra: peers")
+    options = (Param("adjoint", False, "call odeint_adjoint (backsolve) instead of odeint"), *BACKWARD_OPTIONS)
+    solver_options = BACKWARD_SOLVER_OPTIONS
+    needs = frozenset({"ode", "torchdiffeq", "torchdiffeq-method"})
     autograd = True
-
-    def __init__(self, name: str, description: str, adjoint: bool):
-        self.name, self.description, self.adjoint = name, description, adjoint
-
-    def unavailable(self) -> str | None:
-        if importlib.util.find_spec("torchdiffeq") is None:
-            return f"torchdiffeq is not installed; {INSTALL}"
-        return None
-
-    def check_budget(self, instance, budget):
-        if instance.ode.options.method == "reversible_heun":
-            raise Skip("torchdiffeq has no reversible Heun method")
 
     def gradient(self, instance):
         import torch
         import torchdiffeq
 
-        system, options = instance.ode, instance.ode.options
+        system = self.system(instance)
+        options = system.options
         rhs, z0 = system.solver_field()
-        field = _vector_field_module(rhs, system, instance.x, instance.counters, self.adjoint)
+        field = _vector_field_module(rhs, system, instance.x, instance.counters, self.config["adjoint"])
         times = torch.tensor(system.times, dtype=torch.float64, device=instance.x.device)
         arguments = dict(rtol=options.rtol, atol=options.atol, method=_torchdiffeq_method(options.method),
                          options=_solver_options(options, system.times))
-        if self.adjoint:
+        if self.config["adjoint"]:
             states = torchdiffeq.odeint_adjoint(field, z0, times, **arguments,
                                                 **_adjoint_arguments(options, system.times))
         else:
@@ -194,3 +188,6 @@ class TorchdiffeqPeer(Strategy):
 
 def _unchanged(tensor):
     return tensor
+
+
+STRATEGY = TorchdiffeqPeer

@@ -1,5 +1,6 @@
 """A reversible solve (McCallum & Foster 2024) differentiated by rebuilding its states backwards."""
-from gradcmp.strategies.base import Skip, Strategy
+from gradcmp.config import Param
+from gradcmp.strategies.base import Strategy
 
 
 class Reversible(Strategy):
@@ -14,20 +15,16 @@ class Reversible(Strategy):
     """
 
     name = "reversible"
-    declared = ("coupling",)
+    options = (Param("coupling", 0.999, "the coupling l of the solver pair, 0 < l <= 1", above=0, maximum=1),)
+    solver_options = {"coupling": "coupling"}
     description = "reversible solver pair (McCallum & Foster); states rebuilt backwards, memory flat in steps"
-    requires = frozenset({"ode"})
+    needs = frozenset({"ode", "fixed-step"})
     autograd = True
-
-    def check_budget(self, instance, budget):
-        if instance.ode.options.adaptive:
-            raise Skip(f"reversible pairs a fixed-step method; method {instance.ode.options.method} "
-                       "chooses its steps while solving")
 
     def gradient(self, instance):
         from gradcmp.ode.reversible import reversible_trajectory
 
-        return instance.ode.gradient_through(reversible_trajectory, instance.x, instance.counters)
+        return self.system(instance).gradient_through(reversible_trajectory, instance.x, instance.counters)
 
 
-STRATEGY = Reversible()
+STRATEGY = Reversible

@@ -21,4 +21,4 @@ class Vjp(Strategy):
         return x_bar
 
 
-STRATEGY = Vjp()
+STRATEGY = Vjp

@@ -6,7 +6,7 @@ from typing import Callable
 from gradcmp.config import Budget, Settings, available_memory_bytes, torch_dtype_device
 from gradcmp.problems import Problem
 from gradcmp.results import Result, Run, machine_info
-from gradcmp.strategies import Strategy, with_compiled
+from gradcmp.strategies import Strategy
 from gradcmp.units import human_bytes
 
 
@@ -96,12 +96,15 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
             blocked = ("skipped", str(skip))
         except Exception:  # e.g. an ODE solve that gives up: each strategy meets it and reports it as failed
             pass
-    for strategy, reason in with_compiled(chosen) if settings.compile else chosen:
+    for strategy, reason in chosen:
         if reason:
-            result = Result(strategy.name, "skipped", reason=reason,
+            result = Result(strategy.label, "skipped", reason=reason,
                             not_applicable=strategy.applies_to(problem) is not None)
         elif blocked:
-            result = Result(strategy.name, *blocked)
+            result = Result(strategy.label, *blocked)
+        elif instance is not None and strategy.applies_to(problem, instance):  # a need only the instance tells
+            result = Result(strategy.label, "skipped", reason=strategy.applies_to(problem, instance),
+                            not_applicable=True)
         else:
             result = measure_strategy(strategy, instance, budget, settings.threads,
                                       settings.min_run_time, primal_time, keep_gradients)
