@@ -54,7 +54,8 @@ def one_job(problem, strategies=None, params: dict[str, Any] | None = None,
     case = Case(_problem(problem), _strategies(strategies),
                 params={key: (value,) for key, value in given.items() if not isinstance(value, str)})
     text = {key: [value] for key, value in given.items() if isinstance(value, str)}  # typed as on the command line
-    return _measure(Preset("run", "command line", cases=(case,)), {"params": text}, settings, None, list(command),
+    return _measure(Preset("run", "command line", cases=(case,)), {"params": text, "keep_inapplicable": True},
+                    settings, None, list(command),
                     keep_gradients)
 
 

@@ -49,6 +49,7 @@ class Param:
     above: float | None = None  # a strict lower bound: rtol > 0, T > 0
     maximum: float | None = None
     kind: type | str | None = None  # the type when the default (None) does not say it; "size": bytes
+    words: str = ""  # its type and range in words, for the message when a value is off: "a positive integer"
 
     @property
     def type(self):
@@ -58,7 +59,7 @@ class Param:
         """Turn the user's text into a value of this param's type, or raise ConfigError."""
         kind = self.type
         if kind == "size":
-            return self.check(parse_bytes(text, self.name))
+            return self.check(parse_bytes(text))
         if kind is bool:
             lowered = text.strip().lower()
             if lowered not in ("true", "false", "1", "0", "yes", "no"):
@@ -75,27 +76,30 @@ class Param:
         kind = self.type
         if kind == "size":
             if isinstance(value, str):
-                return parse_bytes(value, self.name)
+                return parse_bytes(value)
             kind = int
         if kind is float and type(value) is int:
             value = float(value)
         if type(value) is not kind:
-            raise ConfigError(f"{self.name} must be {_type_word(kind)}, got {value!r}")
+            raise ConfigError(f"{self.name} must be {self.words or _type_word(kind)}, got {value!r}")
         if self.choices and value not in self.choices:
             raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
-        if self.minimum is not None and value < self.minimum:
-            raise ConfigError(f"{self.name} must be >= {self.minimum:g}, got {value!r}")
-        if self.above is not None and not value > self.above:
-            raise ConfigError(f"{self.name} must be > {self.above:g}, got {value!r}")
-        if self.maximum is not None and value > self.maximum:
-            raise ConfigError(f"{self.name} must be <= {self.maximum:g}, got {value!r}")
+        if kind in (int, float) and not self.words:
+            check_finite(self.name, value)
+        for bound, broken in ((self.minimum, lambda: value < self.minimum), (self.above, lambda: not value > self.above),
+                              (self.maximum, lambda: value > self.maximum)):
+            if bound is not None and (broken() or not math.isfinite(value)):
+                relation = ">=" if bound is self.minimum else ">" if bound is self.above else "<="
+                raise ConfigError(f"{self.name} must be {self.words or f'{relation} {bound:g}'}, got {value!r}")
         if kind in (int, float):
             check_finite(self.name, value)
         return value
 
     def describe(self) -> str:
+        """'name=default', with the choices: as the spelling writes it (true, not True)."""
         extra = f" ({'|'.join(self.choices)})" if self.choices else ""
-        return f"{self.name}={self.default}{extra}"
+        default = str(self.default).lower() if isinstance(self.default, bool) else self.default
+        return f"{self.name}={default}{extra}"
 
 
 def _type_word(kind: type) -> str:
@@ -156,14 +160,14 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def parse_bytes(text: str, name: str = "a memory budget") -> int:
+def parse_bytes(text: str) -> int:
     """'512MiB', '2GB', '1e9' -> bytes."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
     if not match or match.group(2).lower() not in _UNITS:
-        raise ConfigError(f"{name} must be a size such as 512MiB, 2GB or 1e9, got {text!r}")
+        raise ConfigError(f"expected a size such as 512MiB, 2GB or 1e9, got {text!r}")
     value = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if not 1 <= value <= LARGEST_INT:  # 1e400 reads as inf
-        raise ConfigError(f"{name} must be between 1 byte and 8 EiB, got {text!r}")
+        raise ConfigError(f"a memory budget must be between 1 byte and 8 EiB, got {text!r}")
     return int(value)
 
 
@@ -213,13 +217,16 @@ def thread_limits(threads: int):
 SETTINGS: tuple[Param, ...] = (
     Param("dtype", "float64", "floating type of the problem's data", choices=DTYPES),
     Param("device", "cpu", "where torch computes", choices=DEVICES),
-    Param("seed", 0, "seed of the problem's random data", minimum=0, maximum=LARGEST_INT),
-    Param("threads", None, "torch and BLAS threads (default: every core)", minimum=1, maximum=MAX_THREADS, kind=int),
+    Param("seed", 0, "seed of the problem's random data", minimum=0, maximum=LARGEST_INT,
+          words="an integer from 0 to 2^63-1"),
+    Param("threads", None, "torch and BLAS threads (default: every core)", minimum=1, maximum=MAX_THREADS, kind=int,
+          words=f"a positive integer of at most {MAX_THREADS}"),
     Param("max_memory", None, "skip strategies estimated to need more, e.g. 2GiB (default: half the free memory)",
-          kind="size"),
+          kind="size", minimum=1, words="between 1 byte and 8 EiB"),
     Param("max_time", DEFAULT_MAX_TIME_S, "skip strategies estimated to take longer per gradient (seconds)",
-          above=0, maximum=MAX_TIME_S),
-    Param("min_run_time", 0.2, "seconds of timed repeats per strategy", above=0, maximum=MAX_MIN_RUN_TIME),
+          above=0, maximum=MAX_TIME_S, words=f"a positive number of seconds, at most {MAX_TIME_S:g} (a week)"),
+    Param("min_run_time", 0.2, "seconds of timed repeats per strategy", above=0, maximum=MAX_MIN_RUN_TIME,
+          words=f"a positive number of seconds, at most {MAX_MIN_RUN_TIME:g}"),
     Param("compile", False, "also measure each strategy's compiled form, compiled(STRATEGY), where it has one"),
 )
 SETTING_NAMES = tuple(setting.name for setting in SETTINGS)

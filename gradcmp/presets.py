@@ -174,7 +174,7 @@ def command_line_preset(problems: list[str]) -> Preset:
 
 def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str] | None = None,
          sizes: list[str] | None = None, params: dict[str, list[str]] | None = None,
-         compile: bool = False) -> list[Job]:
+         compile: bool = False, keep_inapplicable: bool = False) -> list[Job]:
     """Every Job of the preset, checked against the registries before anything runs.
 
     problems    keep only the cases of these problems (each must have one)
@@ -182,6 +182,8 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
     sizes       replace the main param's values in every case (text, as typed by the user)
     params      replace these params' values in every case (text)
     compile     each strategy with a compiled form is followed by it (--compile)
+    keep_inapplicable  strategies that cannot apply stay as skipped rows with the reason (`run`), rather
+                than being left out (`bench`)
     """
     from gradcmp.problems import get_problem
     from gradcmp.strategies.spelling import parse
@@ -198,7 +200,7 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
             raise ConfigError(f"--problem: {error}") from None
     cases = list(enumerate(preset.cases, 1))
     for number, case in cases:  # the whole file is checked, even the cases left out below
-        _case_jobs(preset.source, number, case, None, None, {}, compile)
+        _case_jobs(preset.source, number, case, None, None, {}, compile, keep_inapplicable)
     if problems:
         for name in problems:
             if not any(case.problem == name for _, case in cases):
@@ -206,7 +208,8 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
         cases = [(number, case) for number, case in cases if case.problem in problems]
     jobs = []
     for number, case in cases:
-        jobs.extend(_case_jobs(preset.source, number, case, strategies, sizes, params or {}, compile))
+        jobs.extend(_case_jobs(preset.source, number, case, strategies, sizes, params or {}, compile,
+                               keep_inapplicable))
     if not jobs:
         raise ConfigError(f"--strategy: none of {', '.join(strategies or ())} applies to any case of "
                           f"preset {preset.name}")
@@ -250,7 +253,7 @@ def _options_from_params(values: dict, chosen: list, problem) -> list:
     return chosen
 
 
-def _case_jobs(source, number, case, replaced, sizes, overrides, compile) -> list[Job]:
+def _case_jobs(source, number, case, replaced, sizes, overrides, compile, keep_inapplicable) -> list[Job]:
     from gradcmp.problems import get_problem
     from gradcmp.strategies import select_strategies
     from gradcmp.strategies.spelling import parse
@@ -279,7 +282,8 @@ def _case_jobs(source, number, case, replaced, sizes, overrides, compile) -> lis
         except ConfigError as error:
             raise ConfigError(f"{where}.expect_failure: {error}") from None
     # inapplicable strategies are no measurement: drop them; unavailable ones stay as skipped rows
-    chosen = [(value, reason) for value, reason in chosen if value.applies_to(problem) is None]
+    if not keep_inapplicable:
+        chosen = [(value, reason) for value, reason in chosen if value.applies_to(problem) is None]
 
     # param -> (values, where they came from, whether typed by TOML rather than text from the CLI)
     values: dict[str, tuple[tuple, str, bool]] = {}

@@ -79,8 +79,9 @@ class Sweep:
 
     def next_row(self) -> str | None:
         """'problem declared strategy' of the row measured next, None when every row is done."""
-        if self.entries and len(self.entries[-1].run.results) < len(self.entries[-1].job.strategies):
-            job, done = self.entries[-1].job, len(self.entries[-1].run.results)
+        current = self.jobs[len(self.entries) - 1] if self.entries else None
+        if current is not None and len(self.entries[-1].run.results) < len(current.strategies):
+            job, done = current, len(self.entries[-1].run.results)
         elif len(self.entries) < len(self.jobs):
             job, done = self.jobs[len(self.entries)], 0
         else:

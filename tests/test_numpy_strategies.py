@@ -8,7 +8,7 @@ from gradcmp.measure import measure_strategy, peak_bytes
 from gradcmp.problems import PROBLEMS
 from gradcmp.strategies import STRATEGIES, strategy as configured, Skip
 
-NUMPY_STRATEGIES = [name for name, strategy in STRATEGIES.items() if "numpy" in strategy.requires]
+NUMPY_STRATEGIES = [name for name, family in STRATEGIES.items() if "numpy" in family.needs]
 NUMPY_PROBLEMS = [name for name, problem in PROBLEMS.items() if "numpy" in problem.provides]
 CPU = torch.device("cpu")
 

@@ -13,14 +13,14 @@ from rich.console import Console
 from gradcmp.analysis import recommend, scaling_laws
 from gradcmp.config import Settings
 from gradcmp.gate import against_baseline, verdict
-from gradcmp.presets import Job, Preset
+from gradcmp.presets import Preset
 from gradcmp.problems import PROBLEMS
 from gradcmp.report import export
 from gradcmp.report.sheet import problem_sheet
 from gradcmp.report.table import comparison, list_tables, verdict_lines
-from gradcmp.results import Result, Run
+from gradcmp.results import CaseInfo, Entry, Result, Run
 from gradcmp.strategies import STRATEGIES, strategy as configured
-from gradcmp.sweep import Entry, Sweep
+from gradcmp.sweep import Sweep
 
 EXPECTED = Path(__file__).parent / "expected"
 # Fixed subsets of the registries for the list renderers, so the golden text changes neither when a problem or
@@ -45,16 +45,15 @@ def render(renderable, width=140) -> str:
 
 def sweep_of(entries) -> Sweep:
     """A finished sweep of fixed entries: analysed as a measured one is, nothing run."""
-    sweep = Sweep(Preset("fixed", "tests"), [entry.job for entry in entries], Settings(threads=2), None, ["test"])
+    sweep = Sweep(Preset("fixed", "tests"), [], Settings(threads=2), None, ["test"])
     sweep.entries = entries
     sweep.finish("complete")
     return sweep
 
 
 def entry(problem, params, results, sweep=None, tolerance=None, info=None):
-    job = Job(1, PROBLEMS[problem], params, [(STRATEGIES[r.strategy], r.reason if r.not_applicable else None)
-                                            for r in results], sweep, tolerance)
-    return Entry(job, Run(problem, params, "float64", "cpu", 0, 2, info=info or {}, results=results))
+    return Entry(CaseInfo(1, sweep, tolerance), Run(problem, params, "float64", "cpu", 0, 2, info=info or {},
+                                                    results=results))
 
 
 def ok(strategy, time_s, peak, error, repeats=40, primal=1.5e-4, **more):

@@ -5,6 +5,8 @@ spaces and never end in an ellipsis; below NARROW columns each row becomes a blo
 """
 from __future__ import annotations
 
+import io
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -95,6 +97,18 @@ def sweep_tables(sweep, width: int | None = None) -> Group:
             parts.append(Text(""))
         parts.append(case_table(case_view(group, recommendation, sweep.laws), width))
     return Group(*parts)
+
+
+def run_text(run, html: bool = False, width: int = 160) -> str:
+    """A Run as `gradcmp run` shows it (its table, notes and recommendation), as text or HTML."""
+    from rich.console import Console
+
+    from gradcmp.analysis import recommend
+    from gradcmp.results import CaseInfo, Entry
+
+    console = Console(width=width, record=True, file=io.StringIO(), force_terminal=html)
+    console.print(case_table(case_view([Entry(CaseInfo(1), run)], recommend([run])), width))
+    return console.export_html(inline_styles=True) if html else console.export_text()
 
 
 def list_tables(problems, strategies) -> Group:
