@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import contextlib
+from dataclasses import fields
 
 from gradcmp.config import ConfigError, check_settings, resolve_settings, thread_limits, torch_dtype_device
 from gradcmp.plugins import load as load_plugins
@@ -25,7 +26,7 @@ from gradcmp.results import Run
 
 
 def run(problem, strategies: str | Sequence | None = None, params: dict[str, Any] | None = None, *,
-        keep_gradients: bool = False, **settings) -> Run:
+        keep_gradients: bool = False, **settings) -> "ShownRun":
     """Compute `problem`'s gradient with each strategy and measure time, memory and error: one Run, which
     prints as `gradcmp run`'s table (and renders in a notebook).
 
@@ -38,7 +39,22 @@ def run(problem, strategies: str | Sequence | None = None, params: dict[str, Any
                 (Run.reference): torch tensors; Run.gradient_arrays() gives them as numpy arrays
     settings    gradcmp.config.SETTINGS by name: threads=1, max_time=60, compile=True, ...
     """
-    return one_job(problem, strategies, params, keep_gradients=keep_gradients, **settings).entries[0].run
+    run = one_job(problem, strategies, params, keep_gradients=keep_gradients, **settings).entries[0].run
+    return ShownRun(**{field.name: getattr(run, field.name) for field in fields(Run)})
+
+
+class ShownRun(Run):
+    """The Run `gradcmp.run` returns: it prints as the table `gradcmp run` prints, and renders so in a notebook."""
+
+    def __str__(self) -> str:
+        from gradcmp.report.table import run_text
+
+        return run_text(self)
+
+    def _repr_html_(self) -> str:
+        from gradcmp.report.table import run_text
+
+        return run_text(self, html=True)
 
 
 def one_job(problem, strategies=None, params: dict[str, Any] | None = None,
@@ -84,7 +100,7 @@ def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[st
     if isinstance(preset_or_cases, (str, Path)):
         preset = load_preset(str(preset_or_cases))
     elif isinstance(preset_or_cases, (list, tuple)):
-        preset = parse_preset({"case": list(preset_or_cases)}, "cases", "cases")
+        preset = parse_preset({"case": list(preset_or_cases)}, "command-line", "cases")
     else:
         raise ConfigError(f"bench takes a preset name, a .toml path or a list of cases, got "
                           f"{type(preset_or_cases).__name__}")

@@ -132,7 +132,7 @@ def _positive_int(ctx, param, value):
 
 def _memory(ctx, param, value):
     try:
-        return None if value is None else parse_bytes(value, "--" + param.name.replace("_", "-"))
+        return None if value is None else parse_bytes(value)
     except ConfigError as error:
         raise click.BadParameter(str(error)) from None
 
@@ -357,6 +357,8 @@ def bench_command(preset, problems, strategies, sizes, params, output, baseline,
     from gradcmp.results import default_output
 
     _check_plot(plot)
+    if fail_on_regression is not None and not baseline:
+        raise _usage(ConfigError("--fail-on-regression compares with a baseline: give --baseline OLD.json too"))
     cases = [{"problem": problem} for problem in problems] if problems and not preset else None
     path = output or default_output("command-line" if cases else os.path.splitext(os.path.basename(preset or "default"))[0])
     try:

@@ -59,7 +59,7 @@ class Param:
         """Turn the user's text into a value of this param's type, or raise ConfigError."""
         kind = self.type
         if kind == "size":
-            return self.check(parse_bytes(text))
+            return self.check(text)
         if kind is bool:
             lowered = text.strip().lower()
             if lowered not in ("true", "false", "1", "0", "yes", "no"):
@@ -76,7 +76,10 @@ class Param:
         kind = self.type
         if kind == "size":
             if isinstance(value, str):
-                return parse_bytes(value)
+                try:
+                    return parse_bytes(value)
+                except ConfigError as error:
+                    raise ConfigError(f"{self.name}: {error}") from None
             kind = int
         if kind is float and type(value) is int:
             value = float(value)

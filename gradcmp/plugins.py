@@ -3,9 +3,9 @@
     [project.entry-points."gradcmp.problems"]
     quadratic = "my_package.problems:PROBLEM"       # a gradcmp.problems.Problem
     [project.entry-points."gradcmp.strategies"]
-    forward-diff = "my_package.strategies:STRATEGY" # a gradcmp.strategies.Strategy
+    forward-diff = "my_package.strategies:STRATEGY" # a gradcmp.strategies.Strategy subclass (a family)
 
-The command line and gradcmp.compare / gradcmp.bench load them (`load`). A plug-in that
+The command line and the API (gradcmp.run, gradcmp.bench) load them (`load`). A plug-in that
 fails to import, is not a Problem or Strategy, or takes a name already used is skipped and recorded
 in one line, which `gradcmp list` prints; it never stops gradcmp. GRADCMP_NO_PLUGINS=1 loads none
 (the test suite sets it).
@@ -39,7 +39,7 @@ SEEN: list[PlugIn] = []
 
 def load() -> None:
     """Add the plug-ins of both groups to the registries, once. Called by the command line and by
-    gradcmp.compare / gradcmp.bench after both registries hold their built-ins, so a plug-in may
+    the API after both registries hold their built-ins, so a plug-in may
     import either registry while it loads."""
     from gradcmp.problems import PROBLEMS, Problem
     from gradcmp.strategies import STRATEGIES, Strategy
@@ -65,8 +65,10 @@ def _load(group: str, expected: type, taken) -> dict:
             error = None
         except Exception as exc:  # any failure of someone else's code: report it, carry on
             thing, error = None, f"importing {point.value} raised {type(exc).__name__}: {exc}"
+        if isinstance(thing, expected) and expected.__name__ == "Strategy":
+            thing = type(thing)  # an instance, as plug-ins registered before strategies had options: its family
         name = getattr(thing, "name", point.name)
-        if error is None and not isinstance(thing, expected):
+        if error is None and not (isinstance(thing, expected) or isinstance(thing, type) and issubclass(thing, expected)):
             error = f"{point.value} is not a {KINDS[group]} object"
         elif error is None and (name in taken or name in loaded):
             error = f"the name {name} is already taken"

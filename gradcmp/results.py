@@ -84,18 +84,6 @@ class Run:
                        for row in record["results"]]
         return run
 
-    def __str__(self) -> str:
-        """The table `gradcmp run` prints for this run."""
-        from gradcmp.report.table import run_text
-
-        return run_text(self)
-
-    def _repr_html_(self) -> str:
-        """The same table for a notebook."""
-        from gradcmp.report.table import run_text
-
-        return run_text(self, html=True)
-
     def gradient_arrays(self) -> dict[str, Any]:
         """The kept gradients as numpy arrays (on the CPU, in the run's dtype), keyed by strategy,
         and the reference under "reference"; empty without keep_gradients."""

@@ -57,12 +57,12 @@ def _values(name, instance, directions):
     """The strategy's whole gradient, or its derivatives along each of `directions` (rows of a matrix)."""
     import torch
 
-    from gradcmp.strategies import STRATEGIES
+    from gradcmp.strategies import strategy
 
     if directions is not None and name in DIRECTIONAL:
         x = instance.x.detach()
         return torch.stack([DIRECTIONAL[name](instance.loss, x, u.view_as(x)).reshape(()) for u in directions])
-    gradient = STRATEGIES[name].gradient(instance).reshape(-1)
+    gradient = strategy(name).gradient(instance).reshape(-1)
     return gradient if directions is None else directions @ gradient
 
 
@@ -87,11 +87,21 @@ def assert_gradients_agree(loss: Callable, x, strategies: Sequence[str] = ("vjp"
     """
     import torch
 
+    from gradcmp.config import ConfigError
     from gradcmp.problems.base import Instance
-    from gradcmp.strategies import STRATEGIES
+    from gradcmp.strategies import strategy
 
+    strategies = [strategies] if isinstance(strategies, str) else list(strategies)
+    if len(strategies) < 2:
+        raise ValueError(f"give at least two strategies to compare, got {strategies!r}")
+    if directions is not None and (isinstance(directions, bool) or not isinstance(directions, int) or directions < 1):
+        raise ValueError(f"directions must be a positive number of random directions (or None), got {directions!r}")
     for name in strategies:
-        if name not in STRATEGIES or STRATEGIES[name].requires - {"chain"}:
+        try:
+            needs = strategy(name).requirements()
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        if needs - {"chain"}:
             raise ValueError(f"strategy {name!r} does not work on a plain function; use vjp, jvp, finite-diff "
                              "or jacobian")
     generator = torch.Generator().manual_seed(seed)

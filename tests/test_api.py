@@ -60,7 +60,7 @@ def test_run_round_trips_through_json():
     run = gradcmp.run("inv-norm", ["vjp", "finite-diff"], {"size": 5}, keep_gradients=True, **FAST)
     record = json.loads(json.dumps(run.to_json()))
     again = Run.from_json(record)
-    assert again == run
+    assert again.results == run.results and again.params == run.params
     assert again.to_json() == record
     assert "gradient" not in record["results"][0] and "reference" not in record
 

@@ -11,7 +11,7 @@ from gradcmp import problems as problems_module
 from gradcmp.cli import main
 from gradcmp.config import Param
 from gradcmp.problems import PROBLEMS, Instance, Problem
-from gradcmp.strategies import STRATEGIES, strategy as configured
+from gradcmp.strategies import configurations, strategy as configured
 
 FAST = ["--min-run-time", "0.005"]
 
@@ -31,14 +31,14 @@ def test_run_json_has_the_documented_shape():
     for row in document["results"]:
         assert {"strategy", "status", "reason", "time_s", "time_iqr_s", "primal_time_s", "rel_error",
                 "max_abs_error", "peak_bytes", "saved_bytes"} <= set(row)
-        strategy = STRATEGIES[row["strategy"]]
+        strategy = configured(row["strategy"])
         if strategy.unavailable():  # an optional extra not installed: skipped, saying what to install
             assert row["status"] == "skipped" and row["reason"] == strategy.unavailable()
         elif strategy.applies_to(PROBLEMS["inv-norm"]):
             assert row["status"] == "skipped" and row["reason"].startswith("needs ")
         else:
             assert row["status"] == "ok" and row["rel_error"] < 1e-5
-    assert [row["strategy"] for row in document["results"]] == list(STRATEGIES)
+    assert [row["strategy"] for row in document["results"]] == [value.label for value in configurations()]
 
 
 def test_run_table_shows_each_strategy_and_the_condition_number():

@@ -6,7 +6,8 @@ from gradcmp.cli import main
 from gradcmp.config import ConfigError
 from gradcmp.presets import Case, Preset, load_preset, plan, shipped_presets
 from gradcmp.problems import PROBLEMS
-from gradcmp.strategies import STRATEGIES, strategy as configured
+from gradcmp.strategies import configurations
+from gradcmp.strategies.spelling import parse
 
 @pytest.mark.parametrize("name", shipped_presets())
 def test_shipped_preset_parses(name):
@@ -17,8 +18,8 @@ def test_shipped_preset_parses(name):
 @pytest.mark.parametrize("name", shipped_presets())
 def test_shipped_preset_plans_against_the_registries(name):
     preset = load_preset(name)
-    missing = [configured(strategy).unavailable() for case in preset.cases for strategy in case.strategies or ()
-               if configured(strategy).unavailable()]
+    missing = [value.unavailable() for case in preset.cases for spec in case.strategies or ()
+               for value in parse(spec) if value.unavailable()]
     if missing:  # a preset naming an optional extra's strategy is refused, saying what to install
         with pytest.raises(ConfigError, match="cannot run on .*: " + missing[0].split(";")[0]):
             plan(preset)
@@ -35,8 +36,8 @@ def test_smoke_runs_every_problem_with_every_applicable_strategy():
     jobs = plan(load_preset("smoke"))
     assert {job.problem.name for job in jobs} == set(PROBLEMS)
     for job in jobs:
-        applicable = {name for name, strategy in STRATEGIES.items() if strategy.applies_to(job.problem) is None}
-        assert {strategy.name for strategy, _ in job.strategies} == applicable
+        applicable = {value.label for value in configurations() if value.applies_to(job.problem) is None}
+        assert {strategy.label for strategy, _ in job.strategies} == applicable
         assert job.tolerance is not None
 
 

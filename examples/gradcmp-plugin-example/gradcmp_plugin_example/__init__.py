@@ -49,4 +49,4 @@ class ForwardDiff(Strategy):
         return gradient.view_as(x)
 
 
-STRATEGY = ForwardDiff()
+STRATEGY = ForwardDiff
