@@ -77,7 +77,7 @@ def test_run_round_trips_through_json():
     (lambda: gradcmp.run("inv-norm", "vjp", seed=1.5), "seed must be an integer from 0 to"),
     (lambda: gradcmp.bench("smoke", fail_on_regression=1.5), "fail_on_regression compares with a baseline"),
     (lambda: gradcmp.bench("smoke", sizes=16), "sizes must be a non-empty list of values, got 16"),
-    (lambda: gradcmp.run("inv-norm", max_memory="lots"), "expected a size such as 512MiB"),
+    (lambda: gradcmp.run("inv-norm", max_memory="lots"), "max_memory: expected a size such as 512MiB"),
     (lambda: gradcmp.run("inv-norm", threads=0), "threads must be a positive integer"),
     (lambda: gradcmp.bench("no-such-preset"), "unknown preset 'no-such-preset'"),
     (lambda: gradcmp.bench([{"problem": "inv-norm", "colour": 1}]), "cases: case[1].colour: unknown key"),
