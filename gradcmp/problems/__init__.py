@@ -2,6 +2,7 @@
 from gradcmp.config import unknown
 from gradcmp.problems.base import CAPABILITIES, Instance, Problem, ode_instance
 from gradcmp.problems.cubic_regression import PROBLEM as CUBIC_REGRESSION
+from gradcmp.problems.gmm import PROBLEM as GMM
 from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
 from gradcmp.problems.mlp import PROBLEM as MLP
 from gradcmp.problems.linear_ode import PROBLEM as LINEAR_ODE
@@ -19,6 +20,7 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     LOTKA_VOLTERRA,
     STIFF_LINEAR,
     CUBIC_REGRESSION,
+    GMM,
 )}
 
 

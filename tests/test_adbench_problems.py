@@ -1,0 +1,125 @@
+"""The ADBench / GradBench problems: each reference against float64 central differences, each loss
+against a direct evaluation of its definition, and the layout of x. tests/test_strategies.py crosses
+them with every strategy on their test_params."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gradcmp.problems import PROBLEMS
+
+
+def central_differences(loss, x, h):
+    """The gradient of loss at float64 x by central differences, entry by entry, step h."""
+    flat = x.detach().reshape(-1)
+    gradient = torch.zeros_like(flat)
+    for i in range(flat.numel()):
+        step = torch.zeros_like(flat)
+        step[i] = h
+        gradient[i] = (loss((flat + step).view_as(x)) - loss((flat - step).view_as(x))) / (2 * h)
+    return gradient.view_as(x)
+
+
+def relative(a, b) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+# ---------------------------------------------------------------------------------------------- gmm
+
+GMM_SMALL = {"K": 3, "d": 4, "N": 10}
+
+
+def test_gmm_reference_matches_central_differences(build):
+    instance = build("gmm", **GMM_SMALL)
+    assert relative(central_differences(instance.loss, instance.x, 1e-6), instance.reference) < 1e-8
+
+
+def test_gmm_reference_matches_autograd_at_a_larger_size(build):
+    instance = build("gmm", K=7, d=12, N=200, seed=3)
+    x = instance.x.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(instance.loss(x), x)
+    assert relative(gradient, instance.reference) < 1e-12
+
+
+def test_gmm_x_is_alpha_mu_q_l_flattened(build):
+    from gradcmp.problems.gmm import draw
+
+    K, d, N = GMM_SMALL["K"], GMM_SMALL["d"], GMM_SMALL["N"]
+    instance = build("gmm", **GMM_SMALL)
+    assert instance.x.shape == (K + 2 * K * d + K * d * (d - 1) // 2,) == instance.reference.shape
+    points, alpha, mu, q, l = draw(GMM_SMALL, 0)
+    assert points.shape == (N, d)
+    assert torch.equal(instance.x, torch.cat([alpha, mu.reshape(-1), q.reshape(-1), l.reshape(-1)]))
+
+
+def _direct_log_posterior(points, alpha, mu, q, l, gamma=1.0, m=0):
+    """GradBench's definition written out: Q_k filled column by column with loops, Sigma_k^-1 = Q_k^T Q_k,
+    the mixture density point by point with determinants, the Wishart density of each precision
+    matrix with its trace and determinant."""
+    N, d = points.shape
+    K = len(alpha)
+    Q = []
+    for k in range(K):
+        Qk, position = np.zeros((d, d)), 0
+        for col in range(d):
+            Qk[col, col] = math.exp(q[k][col])
+            for row in range(col + 1, d):
+                Qk[row, col] = l[k][position]
+                position += 1
+        Q.append(Qk)
+    precisions = [Qk.T @ Qk for Qk in Q]
+    phi = np.exp(alpha) / np.exp(alpha).sum()
+    log_likelihood = 0.0
+    for i in range(N):
+        density = 0.0
+        for k in range(K):
+            centred = points[i] - mu[k]
+            density += phi[k] * math.exp(-0.5 * centred @ precisions[k] @ centred) / math.sqrt(
+                (2 * math.pi) ** d / np.linalg.det(precisions[k]))
+        log_likelihood += math.log(density)
+    n = d + m + 1
+    log_multigamma = d * (d - 1) / 4 * math.log(math.pi) + sum(math.lgamma(n / 2 + (1 - j) / 2)
+                                                                for j in range(1, d + 1))
+    V = np.eye(d) / gamma ** 2
+    log_prior = 0.0
+    for precision in precisions:
+        log_prior += ((n - d - 1) / 2 * math.log(np.linalg.det(precision))
+                      - np.trace(np.linalg.inv(V) @ precision) / 2
+                      - (n * d / 2) * math.log(2) - (n / 2) * math.log(np.linalg.det(V)) - log_multigamma)
+    return log_likelihood + log_prior
+
+
+@pytest.mark.parametrize("params", [GMM_SMALL, {"K": 2, "d": 1, "N": 5}, {"K": 4, "d": 3, "N": 7}])
+def test_gmm_loss_is_the_log_posterior_of_the_definition(build, params):
+    from gradcmp.problems.gmm import draw
+
+    points, alpha, mu, q, l = (tensor.numpy() for tensor in draw(params, 0))
+    instance = build("gmm", **params)
+    assert float(instance.loss(instance.x)) == pytest.approx(_direct_log_posterior(points, alpha, mu, q, l),
+                                                             rel=1e-12)
+
+
+def test_gmm_prior_constants_follow_gamma_and_m():
+    """The Wishart terms for gamma and m other than GradBench's defaults, against the direct density."""
+    from gradcmp.problems.gmm import _q_gather_index, constant, draw, objective, reference_gradient
+
+    params = {"K": 2, "d": 3, "N": 4}
+    points, alpha, mu, q, l = draw(params, 5)
+    x = torch.cat([alpha, mu.reshape(-1), q.reshape(-1), l.reshape(-1)])
+    for gamma, m in ((1.0, 0), (0.7, 2)):
+        const = torch.tensor(constant(3, 2, 4, gamma, m), dtype=torch.float64)
+        value = objective(x, points, _q_gather_index(3), 2, const, gamma, m)
+        direct = _direct_log_posterior(points.numpy(), alpha.numpy(), mu.numpy(), q.numpy(), l.numpy(), gamma, m)
+        assert float(value) == pytest.approx(direct, rel=1e-12)
+        reference = torch.from_numpy(reference_gradient(points.numpy(), alpha.numpy(), mu.numpy(), q.numpy(),
+                                                        l.numpy(), gamma, m))
+        finite = central_differences(lambda x: objective(x, points, _q_gather_index(3), 2, const, gamma, m), x, 1e-6)
+        assert relative(finite, reference) < 1e-8
+
+
+def test_gmm_handles_the_largest_gradbench_size_without_a_python_loop_over_points(build):
+    """d = 64, K = 100, N = 1000 (about 2 x 10^5 parameters) builds and its reference is finite."""
+    instance = build("gmm", K=100, d=64, N=1000)
+    assert instance.x.numel() == 100 * (1 + 2 * 64 + 64 * 63 // 2) == 214_500
+    assert torch.isfinite(instance.reference).all() and torch.isfinite(instance.loss(instance.x))
