@@ -123,3 +123,69 @@ def test_gmm_handles_the_largest_gradbench_size_without_a_python_loop_over_point
     instance = build("gmm", K=100, d=64, N=1000)
     assert instance.x.numel() == 100 * (1 + 2 * 64 + 64 * 63 // 2) == 214_500
     assert torch.isfinite(instance.reference).all() and torch.isfinite(instance.loss(instance.x))
+
+
+# --------------------------------------------------------------------------------------------- lstm
+
+LSTM_SMALL = {"c": 6, "l": 2, "b": 3}
+
+
+def test_lstm_reference_matches_central_differences(build):
+    instance = build("lstm", **LSTM_SMALL)
+    assert relative(central_differences(instance.loss, instance.x, 1e-6), instance.reference) < 1e-8
+
+
+def test_lstm_reference_matches_autograd_over_a_longer_sequence(build):
+    instance = build("lstm", c=300, l=3, b=5, seed=2)
+    x = instance.x.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(instance.loss(x), x)
+    assert relative(gradient, instance.reference) < 1e-12
+
+
+def _direct_lstm_loss(main_params, extra_params, state, sequence):
+    """ADBench's loop order, entry by entry: time outermost, then layers, then the b entries, with the
+    state overwritten in place; the gates read from main_params' rows as ADBench lays them out."""
+    layers, bits = len(main_params) // 2, sequence.shape[1]
+    sigmoid = lambda a: 1 / (1 + math.exp(-a))  # noqa: E731
+    state = [list(row) for row in state]
+    total = 0.0
+    for t in range(len(sequence) - 1):
+        layer_input = [sequence[t][j] * extra_params[0][j] for j in range(bits)]
+        for k in range(layers):
+            weight, bias = main_params[2 * k], main_params[2 * k + 1]
+            hidden, cell = state[2 * k], state[2 * k + 1]
+            for j in range(bits):
+                forget = sigmoid(layer_input[j] * weight[j] + bias[j])
+                ingate = sigmoid(hidden[j] * weight[bits + j] + bias[bits + j])
+                outgate = sigmoid(layer_input[j] * weight[2 * bits + j] + bias[2 * bits + j])
+                change = math.tanh(hidden[j] * weight[3 * bits + j] + bias[3 * bits + j])
+                cell[j] = cell[j] * forget + ingate * change
+                hidden[j] = outgate * math.tanh(cell[j])
+            layer_input = hidden
+        predicted = [layer_input[j] * extra_params[1][j] + extra_params[2][j] for j in range(bits)]
+        log_normaliser = math.log(sum(math.exp(p) for p in predicted) + 2)
+        total += sum(sequence[t + 1][j] * (predicted[j] - log_normaliser) for j in range(bits))
+    return -total / ((len(sequence) - 1) * bits)
+
+
+@pytest.mark.parametrize("params", [LSTM_SMALL, {"c": 9, "l": 3, "b": 4}, {"c": 2, "l": 1, "b": 1}])
+def test_lstm_loss_is_adbenchs_step_by_step_objective_with_the_plus_2(build, params):
+    from gradcmp.problems.lstm import draw
+
+    main_params, extra_params, state, sequence = (tensor.tolist() for tensor in draw(params, 1))
+    instance = build("lstm", seed=1, **params)
+    direct = _direct_lstm_loss(main_params, extra_params, state, np.array(sequence))
+    assert float(instance.loss(instance.x)) == pytest.approx(direct, rel=1e-13)
+
+
+def test_lstm_data_are_uniform_weights_and_bit_characters(build):
+    from gradcmp.problems.lstm import draw
+
+    c, l, b = 50, 2, 14
+    main_params, extra_params, state, sequence = draw({"c": c, "l": l, "b": b}, 0)
+    assert main_params.shape == (2 * l, 4 * b) and extra_params.shape == (3, b) and state.shape == (2 * l, b)
+    assert sequence.shape == (c, b) and set(sequence.unique().tolist()) == {0.0, 1.0}
+    assert 0 <= float(main_params.min()) and float(main_params.max()) < 1
+    instance = build("lstm", c=c, l=l, b=b)
+    assert instance.x.shape == (8 * l * b + 3 * b,) == instance.reference.shape
+    assert torch.equal(instance.x[:8 * l * b], main_params.reshape(-1))
