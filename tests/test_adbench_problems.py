@@ -189,3 +189,49 @@ def test_lstm_data_are_uniform_weights_and_bit_characters(build):
     instance = build("lstm", c=c, l=l, b=b)
     assert instance.x.shape == (8 * l * b + 3 * b,) == instance.reference.shape
     assert torch.equal(instance.x[:8 * l * b], main_params.reshape(-1))
+
+
+# ---------------------------------------------------------------------------------------------- det
+
+
+def _det_recursive(rows):
+    """Expansion in minors along the first row, recursively, in plain Python."""
+    if len(rows) == 1:
+        return rows[0][0]
+    return sum((-1) ** j * rows[0][j] * _det_recursive([row[:j] + row[j + 1:] for row in rows[1:]])
+               for j in range(len(rows)))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 6])
+def test_det_loss_is_the_expansion_in_minors(build, n):
+    instance = build("det", size=n)
+    value = float(instance.loss(instance.x))
+    assert value == pytest.approx(_det_recursive(instance.x.tolist()), rel=1e-12, abs=1e-15)
+    assert value == pytest.approx(float(torch.linalg.det(instance.x)), rel=1e-12)
+
+
+def test_det_reference_matches_central_differences_and_the_cofactors(build):
+    instance = build("det", size=5)
+    assert relative(central_differences(instance.loss, instance.x, 1e-6), instance.reference) < 1e-8
+    A = instance.x.tolist()
+    cofactors = torch.tensor([[(-1) ** (i + j) * _det_recursive([row[:j] + row[j + 1:] for k, row in enumerate(A)
+                                                                 if k != i]) for j in range(5)] for i in range(5)],
+                             dtype=torch.float64)
+    assert relative(cofactors, instance.reference) < 1e-12
+
+
+def test_det_is_uniform_on_0_1_and_refuses_sizes_past_the_cap(build):
+    from gradcmp.config import ConfigError
+    from gradcmp.problems.det import MAX_SIZE
+
+    instance = build("det", size=6)
+    assert instance.x.shape == (6, 6) and 0 <= float(instance.x.min()) and float(instance.x.max()) < 1
+    with pytest.raises(ConfigError, match=f"<= {MAX_SIZE}"):
+        build("det", size=MAX_SIZE + 1)
+
+
+def test_det_estimate_grows_as_n_factorial():
+    estimate = PROBLEMS["det"].estimate
+    (bytes_9, flops_9), (bytes_10, flops_10) = estimate({"size": 9}), estimate({"size": 10})
+    assert 9.5 < flops_10 / flops_9 < 10.5 and 9.5 < bytes_10 / bytes_9 < 10.5
+    assert estimate({"size": 12})[0] > 32 * 2 ** 30  # a run's memory budget refuses it before building

@@ -2,6 +2,7 @@
 from gradcmp.config import unknown
 from gradcmp.problems.base import CAPABILITIES, Instance, Problem, ode_instance
 from gradcmp.problems.cubic_regression import PROBLEM as CUBIC_REGRESSION
+from gradcmp.problems.det import PROBLEM as DET
 from gradcmp.problems.gmm import PROBLEM as GMM
 from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
 from gradcmp.problems.mlp import PROBLEM as MLP
@@ -23,6 +24,7 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     CUBIC_REGRESSION,
     GMM,
     LSTM,
+    DET,
 )}
 
 
