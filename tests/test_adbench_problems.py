@@ -235,3 +235,40 @@ def test_det_estimate_grows_as_n_factorial():
     (bytes_9, flops_9), (bytes_10, flops_10) = estimate({"size": 9}), estimate({"size": 10})
     assert 9.5 < flops_10 / flops_9 < 10.5 and 9.5 < bytes_10 / bytes_9 < 10.5
     assert estimate({"size": 12})[0] > 32 * 2 ** 30  # a run's memory budget refuses it before building
+
+
+# --------------------------------------------------------------------------------------------- llsq
+
+
+def _llsq_loop(x, n):
+    """GradBench's llsq primal as its loop states it: powers of t_i by repeated multiplication."""
+    total = 0.0
+    for i in range(n):
+        t = -1 + i * 2 / (n - 1)
+        inner, power = float((t > 0) - (t < 0)), 1.0
+        for coefficient in x:
+            inner -= coefficient * power
+            power *= t
+        total += inner * inner
+    return total / 2
+
+
+@pytest.mark.parametrize("n, m", [(9, 4), (2, 1), (64, 16), (1000, 128)])
+def test_llsq_loss_is_gradbenchs_loop(build, n, m):
+    instance = build("llsq", n=n, m=m)
+    assert instance.x.shape == (m,) == instance.reference.shape
+    assert 0 <= float(instance.x.min()) and float(instance.x.max()) < 1
+    assert float(instance.loss(instance.x)) == pytest.approx(_llsq_loop(instance.x.tolist(), n), rel=1e-12)
+
+
+def test_llsq_reference_matches_central_differences(build):
+    instance = build("llsq", n=33, m=6)
+    assert relative(central_differences(instance.loss, instance.x, 1e-6), instance.reference) < 1e-8
+
+
+def test_llsq_points_and_signs():
+    from gradcmp.problems.llsq import data
+
+    V, s = data(5, 3)
+    assert V[:, 1].tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0] and s.tolist() == [-1.0, -1.0, 0.0, 1.0, 1.0]
+    assert torch.equal(V[:, 0], torch.ones(5)) and torch.equal(V[:, 2], V[:, 1] ** 2)
