@@ -272,3 +272,38 @@ def test_llsq_points_and_signs():
     V, s = data(5, 3)
     assert V[:, 1].tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0] and s.tolist() == [-1.0, -1.0, 0.0, 1.0, 1.0]
     assert torch.equal(V[:, 0], torch.ones(5)) and torch.equal(V[:, 2], V[:, 1] ** 2)
+
+
+# ---------------------------------------------------------------------------------------------- lse
+
+
+@pytest.mark.parametrize("size, spread", [(7, 10.0), (1, 1.0), (10_000, 1.0), (1000, 2000.0)])
+def test_lse_loss_is_log_sum_exp_and_the_reference_softmax(build, size, spread):
+    instance = build("lse", size=size, spread=spread)
+    assert instance.x.shape == (size,) == instance.reference.shape
+    assert 0 <= float(instance.x.min()) and float(instance.x.max()) < spread
+    assert float(instance.loss(instance.x)) == pytest.approx(float(torch.logsumexp(instance.x, 0)), rel=1e-14)
+    assert torch.allclose(instance.reference, torch.softmax(instance.x, 0), rtol=1e-14, atol=0)
+
+
+def test_lse_reference_matches_central_differences(build):
+    instance = build("lse", size=20, spread=10.0)
+    assert relative(central_differences(instance.loss, instance.x, 1e-6), instance.reference) < 1e-8
+
+
+def test_lse_has_no_overflow_where_the_plain_formula_has_one(build):
+    """spread 2000: exp(x) overflows float64 (and float32) without the max shift; the loss stays finite,
+    float32 included, and its gradient is the softmax."""
+    instance = build("lse", dtype=torch.float32, size=100, spread=2000.0)
+    assert not torch.isfinite(torch.exp(instance.x.double()).sum())
+    x = instance.x.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(instance.loss(x), x)
+    assert torch.isfinite(gradient).all() and relative(gradient.double(), instance.reference) < 1e-5
+
+
+def test_lse_zero_gradient_fails_gradcmps_check_where_gradbenchs_passes_it(build):
+    from gradcmp.measure import gradient_errors
+
+    instance = build("lse", size=20_000, spread=1.0)
+    assert float(instance.reference.max()) < 1e-4  # GradBench's 1e-4 below 1: zeros would pass there
+    assert gradient_errors(torch.zeros(20_000, dtype=torch.float64), instance.reference)[0] == pytest.approx(1.0)

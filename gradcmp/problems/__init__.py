@@ -9,6 +9,7 @@ from gradcmp.problems.mlp import PROBLEM as MLP
 from gradcmp.problems.linear_ode import PROBLEM as LINEAR_ODE
 from gradcmp.problems.lstm import PROBLEM as LSTM
 from gradcmp.problems.llsq import PROBLEM as LLSQ
+from gradcmp.problems.lse import PROBLEM as LSE
 from gradcmp.problems.lotka_volterra import PROBLEM as LOTKA_VOLTERRA
 from gradcmp.problems.neural_ode import PROBLEM as NEURAL_ODE
 from gradcmp.problems.sin_wy import PROBLEM as SIN_WY
@@ -27,6 +28,7 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     LSTM,
     DET,
     LLSQ,
+    LSE,
 )}
 
 
