@@ -307,3 +307,41 @@ def test_lse_zero_gradient_fails_gradcmps_check_where_gradbenchs_passes_it(build
     instance = build("lse", size=20_000, spread=1.0)
     assert float(instance.reference.max()) < 1e-4  # GradBench's 1e-4 below 1: zeros would pass there
     assert gradient_errors(torch.zeros(20_000, dtype=torch.float64), instance.reference)[0] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------- kmeans
+
+
+def test_kmeans_loss_is_the_sum_of_squared_distances_to_the_nearest_centroid(build):
+    instance = build("kmeans", K=4, N=30, d=3)
+    points = torch.rand(30, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert torch.equal(instance.x, points[-4:])  # GradBench's centroids: the last K points
+    direct = sum(min(float(((p - c) ** 2).sum()) for c in instance.x) for p in points)
+    assert float(instance.loss(instance.x)) == pytest.approx(direct, rel=1e-12)
+
+
+def test_kmeans_reference_matches_central_differences(build):
+    instance = build("kmeans", K=5, N=40, d=3)
+    h = 1e-6
+    assert float(instance.info["assignment margin"]) > 1e3 * h  # no step crosses a nearest-centroid boundary
+    assert relative(central_differences(instance.loss, instance.x, h), instance.reference) < 1e-8
+
+
+def test_kmeans_every_centroid_has_a_point_and_K_past_N_is_refused(build):
+    from gradcmp.config import ConfigError
+    from gradcmp.problems.kmeans import assignments
+
+    instance = build("kmeans", K=10, N=200, d=2)
+    nearest, margin = assignments(torch.rand(200, 2, generator=torch.Generator().manual_seed(0),
+                                             dtype=torch.float64).numpy(), instance.x.numpy())
+    assert set(nearest.tolist()) == set(range(10)) and margin > 0
+    assert instance.x.shape == (10, 2) == instance.reference.shape
+    with pytest.raises(ConfigError, match="K must be <= N"):
+        build("kmeans", K=5, N=4, d=2)
+
+
+def test_kmeans_chain_composes_to_the_loss(build):
+    instance = build("kmeans", K=3, N=12, d=2)
+    distances, nearest_sum = instance.chain
+    assert distances(instance.x).shape == (12, 3)
+    assert float(nearest_sum(distances(instance.x))) == float(instance.loss(instance.x))

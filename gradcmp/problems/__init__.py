@@ -2,18 +2,19 @@
 from gradcmp.config import unknown
 from gradcmp.problems.base import CAPABILITIES, Instance, Problem, ode_instance
 from gradcmp.problems.cubic_regression import PROBLEM as CUBIC_REGRESSION
-from gradcmp.problems.det import PROBLEM as DET
-from gradcmp.problems.gmm import PROBLEM as GMM
 from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
 from gradcmp.problems.mlp import PROBLEM as MLP
 from gradcmp.problems.linear_ode import PROBLEM as LINEAR_ODE
-from gradcmp.problems.lstm import PROBLEM as LSTM
-from gradcmp.problems.llsq import PROBLEM as LLSQ
-from gradcmp.problems.lse import PROBLEM as LSE
 from gradcmp.problems.lotka_volterra import PROBLEM as LOTKA_VOLTERRA
 from gradcmp.problems.neural_ode import PROBLEM as NEURAL_ODE
 from gradcmp.problems.sin_wy import PROBLEM as SIN_WY
 from gradcmp.problems.stiff_linear import PROBLEM as STIFF_LINEAR
+from gradcmp.problems.gmm import PROBLEM as GMM
+from gradcmp.problems.lstm import PROBLEM as LSTM
+from gradcmp.problems.det import PROBLEM as DET
+from gradcmp.problems.llsq import PROBLEM as LLSQ
+from gradcmp.problems.lse import PROBLEM as LSE
+from gradcmp.problems.kmeans import PROBLEM as KMEANS
 
 PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     INV_NORM,
@@ -29,6 +30,7 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     DET,
     LLSQ,
     LSE,
+    KMEANS,
 )}
 
 
