@@ -345,3 +345,13 @@ def test_kmeans_chain_composes_to_the_loss(build):
     distances, nearest_sum = instance.chain
     assert distances(instance.x).shape == (12, 3)
     assert float(nearest_sum(distances(instance.x))) == float(instance.loss(instance.x))
+
+
+def test_kmeans_assignments_in_chunks_agree_with_one_pass(monkeypatch):
+    import gradcmp.problems.kmeans as kmeans
+
+    points = torch.rand(50, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64).numpy()
+    whole = kmeans.assignments(points, points[-6:])
+    monkeypatch.setattr(kmeans, "CHUNK_ENTRIES", 6 * 3 * 7)  # 7 points per chunk, the last one short
+    chunked = kmeans.assignments(points, points[-6:])
+    assert (whole[0] == chunked[0]).all() and whole[1] == chunked[1]

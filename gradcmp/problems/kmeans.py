@@ -29,16 +29,24 @@ def nearest_sum(distances):
     return distances.min(1).values.sum()
 
 
+CHUNK_ENTRIES = 2 ** 22  # points x centroids x d differences held at once by assignments
+
+
 def assignments(points, centroids):
-    """(nearest centroid of each point, assignment margin) from direct differences, float64 numpy."""
+    """(nearest centroid of each point, assignment margin) from direct differences, float64 numpy,
+    a chunk of points at a time so no N x K x d array is held."""
     import numpy as np
 
-    distances = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(2)
-    nearest = distances.argmin(1)
-    if distances.shape[1] == 1:
-        return nearest, float("inf")
-    two = np.partition(distances, 1, axis=1)[:, :2]
-    return nearest, float((two[:, 1] - two[:, 0]).min())
+    N, K, d = points.shape[0], centroids.shape[0], points.shape[1]
+    chunk = max(1, CHUNK_ENTRIES // (K * d))
+    nearest, margin = np.empty(N, dtype=np.int64), float("inf")
+    for start in range(0, N, chunk):
+        distances = ((points[start:start + chunk, None, :] - centroids[None, :, :]) ** 2).sum(2)
+        nearest[start:start + chunk] = distances.argmin(1)
+        if K > 1:
+            two = np.partition(distances, 1, axis=1)[:, :2]
+            margin = min(margin, float((two[:, 1] - two[:, 0]).min()))
+    return nearest, margin
 
 
 def reference_gradient(points, centroids):
@@ -81,10 +89,10 @@ def build(params, dtype, device, seed) -> Instance:
 
 def estimate(params) -> tuple[float, float]:
     """The points three times (float64, the run's dtype, the reference's), the N x K distances a few
-    times (the loss's and its backward's) and the reference's N x K x d differences; flops: the N x K
-    x d products and differences of the loss and the reference."""
+    times (the loss's and its backward's) and a chunk of the reference's differences; flops: the
+    N x K x d products and differences of the loss and the reference."""
     K, N, d = params["K"], params["N"], params["d"]
-    return (3 * N * d + 4 * N * K + 2 * N * K * d) * 8, 6 * N * K * d
+    return (3 * N * d + 4 * N * K + 2 * min(N * K * d, CHUNK_ENTRIES)) * 8, 6 * N * K * d
 
 
 PROBLEM = Problem(
