@@ -9,6 +9,12 @@ from gradcmp.problems.lotka_volterra import PROBLEM as LOTKA_VOLTERRA
 from gradcmp.problems.neural_ode import PROBLEM as NEURAL_ODE
 from gradcmp.problems.sin_wy import PROBLEM as SIN_WY
 from gradcmp.problems.stiff_linear import PROBLEM as STIFF_LINEAR
+from gradcmp.problems.gmm import PROBLEM as GMM
+from gradcmp.problems.lstm import PROBLEM as LSTM
+from gradcmp.problems.det import PROBLEM as DET
+from gradcmp.problems.llsq import PROBLEM as LLSQ
+from gradcmp.problems.lse import PROBLEM as LSE
+from gradcmp.problems.kmeans import PROBLEM as KMEANS
 
 PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     INV_NORM,
@@ -19,6 +25,12 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     LOTKA_VOLTERRA,
     STIFF_LINEAR,
     CUBIC_REGRESSION,
+    GMM,
+    LSTM,
+    DET,
+    LLSQ,
+    LSE,
+    KMEANS,
 )}
 
 
