@@ -17,7 +17,7 @@ d det(A) / dA = det(A) A^-T in float64.
 """
 from functools import lru_cache
 
-from gradcmp.config import ConfigError, Knob
+from gradcmp.config import ConfigError, Param
 from gradcmp.problems.base import Instance, Problem
 
 MAX_SIZE = 11  # GradBench's largest: about 1.1 x 10^8 products, a few GB for one gradient
@@ -97,7 +97,7 @@ PROBLEM = Problem(
     name="det",
     description="GradBench's det: det(A) by expansion in minors (about e n! products), w.r.t. the n x n "
                 "matrix A; reference: det(A) A^-T",
-    knobs=(Knob("size", 7, f"n, the side of A (<= {MAX_SIZE}: the cost grows as n!)", minimum=1),),
+    params=(Param("size", 7, f"n, the side of A (<= {MAX_SIZE}: the cost grows as n!)", minimum=1),),
     test_params={"size": 4},
     build=build,
     estimate=estimate,

@@ -29,7 +29,7 @@ evaluation of the densities.
 import math
 from functools import lru_cache
 
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.problems.base import Instance, Problem
 
 GAMMA = 1.0  # the Wishart prior's precision, GradBench's default
@@ -179,10 +179,10 @@ PROBLEM = Problem(
     name="gmm",
     description="GradBench's gmm: Gaussian mixture log posterior with a Wishart prior, w.r.t. "
                 "(alpha, mu, q, l); reference: hand-derived gradient",
-    knobs=(
-        Knob("K", 5, "mixture components", minimum=1),
-        Knob("d", 10, "dimension of the space", minimum=1),
-        Knob("N", 1000, "data points", minimum=1),
+    params=(
+        Param("K", 5, "mixture components", minimum=1),
+        Param("d", 10, "dimension of the space", minimum=1),
+        Param("N", 1000, "data points", minimum=1),
     ),
     test_params={"K": 3, "d": 4, "N": 10},  # d = 4: column-by-column and row-by-row fills of l differ
     build=build,

@@ -16,7 +16,7 @@ which finite differences must not step across. Reference: the closed form
 df/dC_j = 2 sum_{i nearest to j} (C_j - P_i), with the nearest centroids found from direct differences in
 float64.
 """
-from gradcmp.config import ConfigError, Knob
+from gradcmp.config import ConfigError, Param
 from gradcmp.problems.base import Instance, Problem
 
 
@@ -99,10 +99,10 @@ PROBLEM = Problem(
     name="kmeans",
     description="GradBench's kmeans cost: sum over points of the squared distance to the nearest centroid, "
                 "w.r.t. the K x d centroids; reference: 2 sum (C_j - P_i) over each centroid's points",
-    knobs=(
-        Knob("K", 10, "centroids (the last K points), <= N", minimum=1),
-        Knob("N", 1000, "points, uniform on the unit cube", minimum=1),
-        Knob("d", 8, "dimension of the space", minimum=1),
+    params=(
+        Param("K", 10, "centroids (the last K points), <= N", minimum=1),
+        Param("N", 1000, "points, uniform on the unit cube", minimum=1),
+        Param("d", 8, "dimension of the space", minimum=1),
     ),
     test_params={"K": 3, "N": 12, "d": 2},
     build=build,

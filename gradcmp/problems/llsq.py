@@ -8,7 +8,7 @@ so y = 1/2 ||s - V x||^2 with V the n x m Vandermonde matrix V[i, j] = t_i^j (bu
 on [0, 1) as GradBench draws it, from `--seed`; t and s are fixed. Reference: the closed form
 dy/dx = -V^T (s - V x) in float64.
 """
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.problems.base import Instance, Problem
 
 
@@ -62,9 +62,9 @@ PROBLEM = Problem(
     name="llsq",
     description="GradBench's llsq: 1/2 sum_i (sign(t_i) - sum_j x_j t_i^j)^2 over n points, w.r.t. the m "
                 "coefficients x; reference: -V^T (s - V x)",
-    knobs=(
-        Knob("n", 1024, "points t_i evenly spaced on [-1, 1]", minimum=2),
-        Knob("m", 128, "coefficients x (the polynomial's degree + 1)", minimum=1),
+    params=(
+        Param("n", 1024, "points t_i evenly spaced on [-1, 1]", minimum=2),
+        Param("m", 128, "coefficients x (the polynomial's degree + 1)", minimum=1),
     ),
     test_params={"n": 9, "m": 4},  # odd n: the middle point t = 0 has sign 0
     build=build,

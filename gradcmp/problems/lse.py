@@ -13,7 +13,7 @@ float32, 709 in float64).
 
 Reference: the closed form softmax(x) in float64.
 """
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.problems.base import Instance, Problem
 
 
@@ -57,9 +57,9 @@ def estimate(params) -> tuple[float, float]:
 PROBLEM = Problem(
     name="lse",
     description="GradBench's lse: log sum exp(x) with the max shift, w.r.t. the vector x; reference: softmax(x)",
-    knobs=(
-        Knob("size", 10_000, "n, the length of x", minimum=1),
-        Knob("spread", 1.0, "x is uniform on [0, spread) (GradBench: 1)", above=0),
+    params=(
+        Param("size", 10_000, "n, the length of x", minimum=1),
+        Param("spread", 1.0, "x is uniform on [0, spread) (GradBench: 1)", above=0),
     ),
     test_params={"size": 7, "spread": 10.0},
     build=build,

@@ -27,7 +27,7 @@ random b-bit characters (GradBench reads them from a text; ADBench's has b = 14)
 Reference: backpropagation through time written by hand in float64 numpy (reference_gradient), no autograd;
 tests/test_adbench_problems.py checks it against central differences.
 """
-from gradcmp.config import Knob
+from gradcmp.config import Param
 from gradcmp.problems.base import Instance, Problem
 
 
@@ -177,10 +177,10 @@ PROBLEM = Problem(
     name="lstm",
     description="ADBench's lstm: next-character log-likelihood of a stacked diagonal LSTM, w.r.t. all its "
                 "weights; reference: hand-written backprop through time",
-    knobs=(
-        Knob("c", 1024, "characters in the sequence (steps)", minimum=2),
-        Knob("l", 2, "stacked LSTM layers", minimum=1),
-        Knob("b", 14, "bits per character: the width of every layer", minimum=1),
+    params=(
+        Param("c", 1024, "characters in the sequence (steps)", minimum=2),
+        Param("l", 2, "stacked LSTM layers", minimum=1),
+        Param("b", 14, "bits per character: the width of every layer", minimum=1),
     ),
     test_params={"c": 6, "l": 2, "b": 3},
     build=build,
