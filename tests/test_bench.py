@@ -15,6 +15,8 @@ from gradcmp.analysis import fit_power_law, recommend, scaling_laws
 from gradcmp.gate import gate_failures
 
 from gradcmp.cli import main
+from gradcmp.report import export
+from gradcmp.sweep import Sweep
 
 from gradcmp.problems import PROBLEMS
 from gradcmp.results import CaseInfo, Entry, Result, Run, compare_runs, load_runs
@@ -271,3 +273,22 @@ def test_smoke_preset_passes(tmp_path):
     stiff = next(run for run in runs if run["problem"] == "stiff-linear")
     adjoint = next(row for row in stiff["results"] if row["strategy"] == "adjoint")
     assert adjoint["status"] == "failed" and "backsolve lost x" in adjoint["reason"]
+
+
+def test_show_prints_a_saved_sweep_exactly_as_the_live_bench_did(tmp_path):
+    """Renderers take records: `gradcmp show FILE` of a finished bench prints the live run's text, tables, front,
+    verdict and all, and exits as it did."""
+    output, baseline = tmp_path / "out.json", tmp_path / "old.json"
+    common = ["-p", "neural-ode", "-s", "backprop", "-s", "checkpoint(checkpoints=2,4)", "--param", "steps=8",
+              "--param", "batch=2", "--threads", "1", "--min-run-time", "0.005"]
+    assert CliRunner().invoke(main, ["bench", *common, "-o", str(baseline)]).exit_code == 0
+    live = CliRunner().invoke(main, ["bench", *common, "-o", str(output), "--baseline", str(baseline), "--front"])
+    assert live.exit_code == 0, live.output
+    shown = CliRunner().invoke(main, ["show", str(output), "--front"])
+    assert shown.exit_code == live.exit_code
+    assert shown.output == live.output
+    assert "checkpoint(checkpoints=4)" in shown.output and "against the baseline" in shown.output
+    for output_format in ("csv", "markdown", "json"):
+        again = CliRunner().invoke(main, ["show", str(output), "--format", output_format])
+        assert again.exit_code == 0
+        assert again.stdout.rstrip("\n") == export(Sweep.load(str(output)), output_format).rstrip("\n")
