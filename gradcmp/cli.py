@@ -219,7 +219,7 @@ STRATEGY_HELP = ("Strategy, as NAME or 'NAME(OPTION=VALUE,...)', e.g. 'checkpoin
 def run_command(problem, strategies, size, params, output_format, save_gradients, tolerance, **settings):
     """Compute one problem's gradient with each strategy; print time, memory and error."""
     from gradcmp.api import one_job
-    from gradcmp.gate import over_tolerance
+    from gradcmp.gate import rows_over_tolerance
     from gradcmp.problems import get_problem
 
     try:
@@ -244,7 +244,7 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
     if save_gradients:
         _write_gradients(save_gradients, run.gradient_arrays())
     _print(sweep, output_format)
-    over = over_tolerance(run, tolerance)
+    over = rows_over_tolerance(run, tolerance)
     if over:
         click.echo(f"over the tolerance {tolerance:g}: {', '.join(over)}", err=True)
     sys.exit(1 if over or any(result.status == "failed" for result in run.results) else 0)

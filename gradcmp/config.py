@@ -187,6 +187,7 @@ def available_memory_bytes() -> int:
 
 
 DEFAULT_MAX_TIME_S = 20.0
+DEFAULT_MEMORY_FRACTION = 0.5  # of the memory free when a run starts, without max_memory
 
 
 @dataclass(frozen=True)

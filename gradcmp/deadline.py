@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from gradcmp.units import human_time
@@ -21,8 +23,6 @@ from gradcmp.units import human_time
 # Seconds a piece of work runs before its extrapolated total may stop it: long enough that
 # start-up costs do not dominate the extrapolation, short enough that a hopeless run ends soon.
 PROBE_SECONDS = 1.0
-
-_limits: list[list] = []  # [start, seconds, what, loop start, loop's first fraction, last fraction], innermost last
 
 
 class OverTime(Exception):
@@ -35,45 +35,65 @@ def over_time(what: str, estimate: float, seconds: float, at_least: bool = False
                     f"of {human_time(seconds)} (--max-time to change)")
 
 
+@dataclass
+class Limit:
+    """One piece of work's time limit, and the pace of the loop running in it."""
+
+    what: str  # names the work in the message
+    seconds: float
+    start: float = field(default_factory=lambda: time.perf_counter())
+    loop_start: float = 0.0  # when the current loop reported 0 (or went back)
+    loop_first: float = 0.0  # the fraction it reported then
+    last: float = 0.0  # the last fraction reported
+
+    def __post_init__(self):
+        self.loop_start = self.start
+
+    def check(self, fraction: float) -> None:
+        """OverTime when this limit has passed, or will at the loop's pace (see the module `check`)."""
+        now = time.perf_counter()
+        if fraction <= 0 or fraction < self.last:
+            self.loop_start, self.loop_first = now, fraction
+        self.last = fraction
+        elapsed, loop_elapsed, loop_done = now - self.start, now - self.loop_start, fraction - self.loop_first
+        total = elapsed + loop_elapsed / loop_done * (1 - fraction) if loop_done > 0 else None
+        if elapsed > self.seconds:  # the estimate when this loop's pace says more, else what has been spent
+            raise over_time(self.what, total, self.seconds) if total is not None and total > elapsed else \
+                over_time(self.what, elapsed, self.seconds, at_least=True)
+        if loop_elapsed > PROBE_SECONDS and total is not None and total > self.seconds:
+            raise over_time(self.what, total, self.seconds)
+
+
+# The innermost limit of this thread of work (None outside any `within`): a context variable, so what runs
+# inside a limit sees it without every function on the way passing it on.
+_current: ContextVar[Limit | None] = ContextVar("gradcmp_time_limit", default=None)
+
+
 @contextlib.contextmanager
 def within(seconds: float, what: str):
     """Limit the work inside the block to `seconds`; `what` names it in the message."""
-    now = time.perf_counter()
-    _limits.append([now, seconds, what, now, 0.0, 0.0])
+    token = _current.set(Limit(what, seconds))
     try:
         yield
     finally:
-        _limits.pop()
+        _current.reset(token)
 
 
 def check(fraction: float) -> None:
     """Raise OverTime when the innermost limit has passed, or will: `fraction` (0..1] is the share
     of the caller's loop done so far. A loop reports 0 when it starts (as does a fraction below
     the last one seen): its own pace from there is what is extrapolated."""
-    if not _limits:
-        return
-    limit = _limits[-1]
-    start, seconds, what = limit[:3]
-    now = time.perf_counter()
-    if fraction <= 0 or fraction < limit[5]:
-        limit[3], limit[4] = now, fraction
-    limit[5] = fraction
-    elapsed, loop_elapsed, loop_done = now - start, now - limit[3], fraction - limit[4]
-    total = elapsed + loop_elapsed / loop_done * (1 - fraction) if loop_done > 0 else None
-    if elapsed > seconds:  # the estimate when this loop's pace says more, else what has been spent
-        raise over_time(what, total, seconds) if total is not None and total > elapsed else \
-            over_time(what, elapsed, seconds, at_least=True)
-    if loop_elapsed > PROBE_SECONDS and total is not None and total > seconds:
-        raise over_time(what, total, seconds)
+    limit = _current.get()
+    if limit is not None:
+        limit.check(fraction)
 
 
 def check_estimate(what: str, flops: float) -> None:
     """Raise OverTime, before starting, when `flops` floating-point operations would exceed the
     innermost limit at this machine's measured rate (see flop_rate)."""
-    if _limits:
-        seconds = flops / flop_rate()
-        if seconds > _limits[-1][1]:
-            raise over_time(what, seconds, _limits[-1][1])
+    limit = _current.get()
+    if limit is not None and flops / flop_rate() > limit.seconds:
+        raise over_time(what, flops / flop_rate(), limit.seconds)
 
 
 @lru_cache(maxsize=1)

@@ -28,7 +28,7 @@ def gate_failures(entries) -> list[str]:
     return failures
 
 
-def over_tolerance(run: Run, tolerance: float | None) -> list[str]:
+def rows_over_tolerance(run: Run, tolerance: float | None) -> list[str]:
     """`run --tolerance`: 'strategy (rel. error)' of each ok row whose rel. error exceeds `tolerance`."""
     if tolerance is None:
         return []

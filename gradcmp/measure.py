@@ -43,6 +43,12 @@ def clean(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
+def thaw() -> None:
+    """Give what `clean` froze back to the collector: called when a configuration's rows are done, so its
+    instance (and anything in a reference cycle with it) can be freed."""
+    gc.unfreeze()
+
+
 @dataclass(frozen=True)
 class Timing:
     median: float

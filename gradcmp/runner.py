@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from gradcmp.config import Budget, Settings, available_memory_bytes, torch_dtype_device
+from gradcmp.config import DEFAULT_MEMORY_FRACTION, Budget, Settings, available_memory_bytes, torch_dtype_device
 from gradcmp.problems import Problem
 from gradcmp.results import Result, Run, machine_info
 from gradcmp.strategies import Strategy
@@ -11,15 +11,15 @@ from gradcmp.units import human_bytes
 
 
 def budget_for(settings: Settings, device) -> Budget:
-    """The memory budget: --max-memory, else half of what the device has free right now."""
+    """The memory budget: max_memory, else DEFAULT_MEMORY_FRACTION of what the device has free right now."""
     if settings.max_memory is not None:
         max_bytes = settings.max_memory
     elif device.type == "cuda":
         import torch
 
-        max_bytes = torch.cuda.mem_get_info(device)[0] // 2
+        max_bytes = int(torch.cuda.mem_get_info(device)[0] * DEFAULT_MEMORY_FRACTION)
     else:
-        max_bytes = available_memory_bytes() // 2
+        max_bytes = int(available_memory_bytes() * DEFAULT_MEMORY_FRACTION)
     return Budget(max_bytes=max_bytes, max_seconds=settings.max_time)
 
 
@@ -63,7 +63,7 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
     import torch
 
     from gradcmp import deadline
-    from gradcmp.measure import measure_strategy, time_repeats
+    from gradcmp.measure import thaw, time_repeats
     from gradcmp.strategies.base import Skip
 
     dtype, device = torch_dtype_device(settings.dtype, settings.device)
@@ -96,6 +96,19 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
             blocked = ("skipped", str(skip))
         except Exception:  # e.g. an ODE solve that gives up: each strategy meets it and reports it as failed
             pass
+    try:
+        _rows(problem, instance, chosen, blocked, budget, settings, primal_time, keep_gradients, run, on_result)
+    finally:
+        thaw()
+    run.info["process RSS"] = (f"{human_bytes(rss_baseline)} at the start, "
+                               f"{human_bytes(max(rss_baseline, _rss_bytes(peak=True)))} at its peak")
+    return run
+
+
+def _rows(problem, instance, chosen, blocked, budget, settings, primal_time, keep_gradients, run, on_result):
+    """Each chosen strategy's row, in order: skipped with its reason, blocked with the problem's, or measured."""
+    from gradcmp.measure import measure_strategy
+
     for strategy, reason in chosen:
         if reason:
             result = Result(strategy.label, "skipped", reason=reason,
@@ -110,6 +123,3 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
                                       settings.min_run_time, primal_time, keep_gradients)
         run.results.append(result)
         on_result(result)
-    run.info["process RSS"] = (f"{human_bytes(rss_baseline)} at the start, "
-                               f"{human_bytes(max(rss_baseline, _rss_bytes(peak=True)))} at its peak")
-    return run
