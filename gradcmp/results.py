@@ -266,10 +266,21 @@ _NUMBER = (int, float)
 RUN_FIELDS = {"problem": (str,), "params": (dict,), "dtype": (str,), "device": (str,), "seed": (int,),
               "threads": (int,), "info": (dict, None), "machine": (dict, None), "results": (list,)}
 RUN_REQUIRED = ("problem", "params", "dtype", "device", "seed", "threads", "results")
-RESULT_FIELDS = {"strategy": (str,), "status": (str,), "reason": (str, None), "time_s": (*_NUMBER, None),
-                 "time_iqr_s": (*_NUMBER, None), "repeats": (int, None), "primal_time_s": (*_NUMBER, None), "peak_bytes": (int, None),
-                 "saved_bytes": (int, None), "rel_error": (*_NUMBER, None), "max_abs_error": (*_NUMBER, None),
-                 "stats": (dict, None), "not_applicable": (bool, None)}
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, "list": list}
+
+
+def _kinds(annotation: str) -> tuple:
+    """The JSON types a field declared `annotation` may hold: 'float | None' -> (int, float, None); a container
+    or bool may be null in a file too (an older writer left it out)."""
+    kinds = []
+    for part in annotation.split("|"):
+        name = part.strip().split("[")[0]
+        kinds.extend((int, float) if name == "float" else (None,) if name == "None" else (_TYPES[name],))
+    return tuple(kinds) + ((None,) if kinds[0] in (dict, list, bool) else ())
+
+
+# Each JSON field of a row and the types it may hold: from Result's declaration, so they cannot drift apart.
+RESULT_FIELDS = {f.name: _kinds(f.type) for f in fields(Result) if f.metadata.get("json", True)}
 STATUSES = ("ok", "skipped", "failed")
 _WORDS = {str: "a string", int: "an integer", float: "a number", dict: "an object", list: "a list",
           bool: "true or false", None: "null"}

@@ -164,3 +164,16 @@ def test_recommendation_lines():
              *(law.describe() for law in scaling_laws("inv-norm", "size", [e.run for e in bench_entries()]))]
     assert "1x faster" not in " ".join(lines)
     golden("recommendations", "\n".join(lines) + "\n")
+
+
+def test_every_json_field_of_a_row_is_a_csv_column_and_a_checked_field():
+    """One declaration (the Result record) behind the JSON, the loader's checks and the CSV columns."""
+    from dataclasses import fields
+
+    from gradcmp.report.csvtext import COLUMNS
+    from gradcmp.results import RESULT_FIELDS
+
+    declared = [f.name for f in fields(Result) if f.metadata.get("json", True)]
+    assert list(RESULT_FIELDS) == declared
+    assert set(declared) <= set(COLUMNS)
+    assert {"compile_s", "estimated_bytes", "notes"} <= set(RESULT_FIELDS)

@@ -1,13 +1,24 @@
-"""The CSV exporter: one line per row, numbers unformatted (seconds, bytes); params and counters as JSON."""
+"""The CSV exporter: one line per row, numbers unformatted (seconds, bytes); params, counters and notes as JSON.
+
+The columns are the run's identity, then every JSON field of a row (gradcmp.results.RESULT_FIELDS, from the
+Result record itself, so the CSV carries what the JSON carries), then the case's tolerance.
+"""
 from __future__ import annotations
 
 import csv
 import io
 import json
 
-COLUMNS = ("case", "problem", "params", "dtype", "device", "threads", "strategy", "status", "reason",
-           "time_s", "time_iqr_s", "repeats", "primal_time_s", "peak_bytes", "saved_bytes", "rel_error",
-           "max_abs_error", "tolerance", "stats")
+from gradcmp.results import RESULT_FIELDS
+
+RUN_COLUMNS = ("case", "problem", "params", "dtype", "device", "threads")
+COLUMNS = (*RUN_COLUMNS, *RESULT_FIELDS, "tolerance")
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
 
 
 def csv_text(sweep) -> str:
@@ -18,10 +29,6 @@ def csv_text(sweep) -> str:
         run = entry.run
         for result in run.results:
             writer.writerow([entry.case.number, run.problem, json.dumps(run.params), run.dtype, run.device,
-                             run.threads, result.strategy, result.status, result.reason or "",
-                             *("" if value is None else value for value in (
-                                 result.time_s, result.time_iqr_s, result.repeats, result.primal_time_s,
-                                 result.peak_bytes, result.saved_bytes, result.rel_error, result.max_abs_error,
-                                 entry.case.tolerance)),
-                             json.dumps(result.stats)])
+                             run.threads, *(_cell(getattr(result, name)) for name in RESULT_FIELDS),
+                             _cell(entry.case.tolerance)])
     return buffer.getvalue()
