@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from gradcmp import interrupt
+from gradcmp.analysis import scaling_laws
 from gradcmp.cli import main
 from gradcmp.results import Result, Run, default_output, dumps, load_runs
 
@@ -331,9 +332,26 @@ def test_threads_hold_numpy_pools_too():
 
 # ---- real processes: encodings, closed or full stdout, signals, two writers ---------------------------
 
-def _gradcmp(*args, env=None, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "gradcmp", *map(str, args)], cwd=ROOT,
+def _gradcmp(*args, env=None, cwd=ROOT, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "gradcmp", *map(str, args)], cwd=cwd,
                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, text=True, **kwargs)
+
+
+def _finished(*args, **kwargs):
+    """(exit status, stdout, stderr) of `python -m gradcmp ARGS` run to its end."""
+    process = _gradcmp(*args, stdout=kwargs.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE, **kwargs)
+    out, err = process.communicate(timeout=300)
+    return process.returncode, out or "", err
+
+
+def assert_ended(done, status, text=None):
+    """A real process ended with `status`, no traceback, and (given `text`) its message on stderr saying it
+    in the first line (click's `Error: ...` line for bad input)."""
+    code, out, err = done
+    assert code == status, (code, out, err)
+    assert "Traceback" not in out + err, err
+    if text is not None:
+        assert text in message(err), err
 
 
 def test_ascii_stdout_gets_an_ascii_table():
@@ -477,3 +495,38 @@ def test_a_case_over_the_budget_is_skipped_and_the_sweep_goes_on(tmp_path):
     assert result.exit_code == 0 and "Traceback" not in result.output
     statuses = [run["results"][0]["status"] for run in json.loads(output.read_text())["runs"]]
     assert statuses == ["skipped", "ok"]
+
+
+# ---- growth laws of degenerate sweeps: values at or below 0, a value repeated -----------------------------
+
+def _bench_file(tmp_path, *args):
+    output = tmp_path / "out.json"
+    done = _finished("bench", *args, "-o", output, "--min-run-time", "0.002", "--threads", "1")
+    return done, (json.loads(output.read_text()) if output.exists() else None)
+
+
+@pytest.mark.parametrize("args, line", [
+    (["-p", "sin-wy", "--sizes", "4", "--param", "m=0,2,4", "-s", "vjp"],
+     "vjp: no growth law: m=0 left out (a log-log fit needs values above 0), leaving 2 values, fewer than the 3"),
+    (["-p", "linear-ode", "--param", "adjoint_rtol=0,1e-6,1e-8", "--param", "steps=4", "--param", "n=2",
+      "-s", "adjoint"], "adjoint: no growth law: adjoint_rtol=0 left out"),
+    (["-p", "sin-wy", "--sizes", "4", "--param", "m=0,2,3,4", "-s", "vjp"], "[fit on m=2..4; m=0 left out"),
+    (["-p", "inv-norm", "--sizes", "2,3,4,4,4,4", "-s", "vjp"], "[fit on size=2..4]"),  # was a division by 0
+], ids=["sin-wy-m0", "ode-rtol0", "fewer-points", "repeated-size"])
+def test_a_sweep_a_growth_law_cannot_fit_says_so(tmp_path, args, line):
+    done, document = _bench_file(tmp_path, *args)
+    assert_ended(done, 0)
+    assert any(line in text for text in done[1].splitlines()), done[1]
+    assert document["status"] == "complete" and len(document["scaling"]) == 1
+
+
+def test_a_growth_law_skips_missing_and_non_positive_figures():
+    def row(time_s, peak):
+        return Result("vjp", "ok", time_s=time_s, primal_time_s=1e-5, peak_bytes=peak)
+
+    runs = [Run("inv-norm", {"size": size}, "float64", "cpu", 0, 1, results=[row(time_s, peak)])
+            for size, time_s, peak in ((-2, 1e-4, 10), (2, 1e-4, 0), (4, None, 10), (8, 4e-4, 40), (16, 8e-4, 80),
+                                       (32, 1.6e-3, None))]
+    [law] = scaling_laws("inv-norm", "size", runs)  # no time at 4, a size below 0, a peak missing at 32
+    assert law.sizes == (8, 16, 32) and law.left_out == (-2,) and law.memory_exponent is None
+    assert 0.5 < law.time_exponent < 1.5 and "size=-2 left out" in law.describe()
