@@ -15,6 +15,7 @@ from typing import Any
 
 from gradcmp import __version__
 from gradcmp.config import ConfigError
+from gradcmp.paths import RESULTS_LIMIT, read_input
 
 
 @dataclass
@@ -269,11 +270,9 @@ def load_runs(path: str) -> tuple[dict[str, Any], list[Run]]:
     Every shape is checked before use: a file that is not one of these is one ConfigError naming the
     file and the first thing wrong in it.
     """
+    data = read_input(path, "results file", RESULTS_LIMIT)
     try:
-        with open(path, encoding="utf-8") as file:
-            document = json.load(file, parse_constant=_not_json)
-    except OSError as error:
-        raise ConfigError(f"cannot read results file {path}: {error.strerror}") from None
+        document = json.loads(data.decode("utf-8"), parse_constant=_not_json)
     except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, or nested beyond reason
         raise ConfigError(f"{path} is not a gradcmp results file: not JSON ({str(error)[:80]})") from None
     try:

@@ -530,3 +530,53 @@ def test_a_growth_law_skips_missing_and_non_positive_figures():
     [law] = scaling_laws("inv-norm", "size", runs)  # no time at 4, a size below 0, a peak missing at 32
     assert law.sizes == (8, 16, 32) and law.left_out == (-2,) and law.memory_exponent is None
     assert 0.5 < law.time_exponent < 1.5 and "size=-2 left out" in law.describe()
+
+
+# ---- inputs that are no regular file, or too large to be what they claim ----------------------------------
+
+def _special_inputs(tmp_path):
+    """{name: path} of inputs that are no results file or preset: a device, a pipe, a directory, a huge file."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "folder").mkdir()
+    with open(tmp_path / "huge.json", "wb") as huge:
+        huge.truncate(int(3.5 * 2**30))  # sparse: no disk used
+    return {"zero": "/dev/zero", "fifo": tmp_path / "fifo", "folder": tmp_path / "folder",
+            "huge": tmp_path / "huge.json"}
+
+
+@pytest.mark.parametrize("name, text", [
+    ("zero", "/dev/zero is a character device, not a results file"),
+    ("fifo", "fifo is a pipe, not a results file"),  # opening it for reading used to wait for a writer
+    ("folder", "folder is a directory, not a results file"),
+    ("huge", "huge.json is 3.5 GiB, over the 64.0 MiB a results file may be"),  # read until MemoryError
+])
+def test_compare_and_baseline_read_only_regular_files_of_sane_size(tmp_path, name, text):
+    bad = _special_inputs(tmp_path)[name]
+    base = _results_file(tmp_path / "base.json")
+    assert_ended(_finished("compare", base, bad), 2, text)
+    assert_ended(_finished("bench", "-p", "inv-norm", "--baseline", bad, "-o", tmp_path / "o.json"), 2, text)
+    assert not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.parametrize("name, text", [
+    ("/dev/null", "/dev/null is a character device, not a preset file"),  # was "does not exist"
+    ("folder/", "folder is a directory, not a preset file"),
+    ("./folder", "folder is a directory, not a preset file"),
+    ("/dev/stdin", "/dev/stdin is a pipe, not a preset file"),
+    ("huge.toml", "huge.toml is 2.0 MiB, over the 1.0 MiB a preset file may be"),
+    ("a" * 300, "unknown preset 'aaaa"),  # was a File name too long traceback
+])
+def test_a_preset_is_read_only_from_a_regular_file_of_sane_size(tmp_path, name, text):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "huge.toml").write_text("# padding\n" * 209716)
+    done = _finished("bench", "--preset", name, "-o", "out.json", cwd=tmp_path, stdin=subprocess.PIPE)
+    assert_ended(done, 2, text)
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("suffix", [".TOML", ".Toml"])
+def test_a_preset_suffix_is_read_in_any_case(tmp_path, suffix):
+    preset = tmp_path / f"mine{suffix}"
+    preset.write_text("min_run_time = nan\n" + CASE)  # read as a file: its own mistake is reported, by name
+    assert_ended(_finished("bench", "--preset", preset, "-o", tmp_path / "out.json"), 2,
+                 f"{preset}: min_run_time must be a positive number of seconds")
