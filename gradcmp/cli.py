@@ -318,7 +318,8 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
     """
     from gradcmp.sweep import Sweep
     from gradcmp.presets import command_line_preset, load_preset, plan
-    from gradcmp.results import check_output, default_output, load_runs, output_lock
+    from gradcmp.paths import check_outputs
+    from gradcmp.results import default_output, load_runs, output_lock
 
     baseline_document = baseline_runs = None
     try:
@@ -334,8 +335,8 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
             check_plot_path(plot)
         if baseline:
             baseline_document, baseline_runs = load_runs(baseline)
-        path = output or default_output(chosen.name)
-        check_output(path, {"baseline": baseline, "preset": None if preset is None else chosen.source})
+        path = default_output(chosen.name) if output is None else output
+        check_outputs({"--output": path}, {"baseline": baseline, "preset": None if preset is None else chosen.source})
     except ConfigError as error:
         raise _usage(error) from None
     _check_device(settings)

@@ -1,10 +1,13 @@
 """Every path a user names, checked before any work: one line saying what is wrong with it.
 
 An input (a results file, a preset) is read only if it is a regular file of a sane size, never /dev/zero,
-a directory or a pipe. Nothing here imports anything heavy.
+a directory or a pipe. An output is checked before anything is measured: a name the file system takes in a
+directory that exists, never the baseline or the preset, and never an existing file of another kind than
+the flag writes (WRITES). Nothing here imports anything heavy.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 
@@ -48,3 +51,95 @@ def read_input(path: str, what: str, limit: int) -> bytes:
         raise ConfigError(f"{path} is {human_bytes(max(size, len(data)))}, over the {human_bytes(limit)} "
                           f"a {what} may be")
     return data
+
+
+# What each output writes: the one kind of existing file it may replace (an empty file aside). A file of
+# any other kind is refused, never overwritten.
+WRITES = {"--output": "a gradcmp results file"}
+
+
+def check_outputs(outputs: dict[str, str | None], protected: dict[str, str | None] | None = None) -> None:
+    """ConfigError unless every output asked for ({flag: path}, a flag of WRITES; None: not asked for) can
+    be written: a file name (not '', not ending in /) that the file system takes, its lock sidecar
+    included, in a directory that exists and is writable; new, empty, or a regular writable file of the
+    kind WRITES names; none of `protected` ({what: path}: the baseline, the preset)."""
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        _check_name(flag, path)
+        clash = next((what for what, other in (protected or {}).items() if other and _same(path, other)), None)
+        if clash:
+            raise ConfigError(f"{flag} {path} is the {clash}; writing there would destroy it")
+        _check_existing(flag, path)
+
+
+def _check_name(flag: str, path: str) -> None:
+    if not path or path.endswith(os.sep):
+        raise ConfigError(f"{flag} {path!r} names no file; give a file name")
+    try:
+        directory, name = os.path.split(os.path.abspath(path))
+    except FileNotFoundError:  # os.getcwd() of a deleted directory
+        raise ConfigError(f"{flag} {path}: the working directory no longer exists; cd to one that does") from None
+    if not os.path.isdir(directory):
+        raise ConfigError(f"{flag} {path}: directory {directory} "
+                          + ("is not a directory" if os.path.exists(directory) else "does not exist"))
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: directory {directory} is not writable")
+    if len(os.fsencode(name)) > name_max(directory):
+        raise ConfigError(f"{flag} {path}: the name is {len(os.fsencode(name))} bytes, over the "
+                          f"{name_max(directory)} a file name may have there")
+
+
+def _check_existing(flag: str, path: str) -> None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as error:  # a path too long, a loop of links
+        raise ConfigError(f"{flag} {path}: {error.strerror}") from None
+    if kind(info.st_mode):  # /dev/full, a pipe such as >(cat): opening it would block or write nowhere
+        raise ConfigError(f"{flag} {path} is {kind(info.st_mode)}; give the name of a regular file")
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"{flag} {path} is read-only; refusing to overwrite it")
+    if info.st_size and not _holds(flag, path):
+        raise ConfigError(f"{flag} {path} exists and is not {WRITES[flag]}; refusing to overwrite it")
+
+
+def _holds(flag: str, path: str) -> bool:
+    """Whether the existing file at `path` is of the kind `flag` writes (WRITES)."""
+    from gradcmp.results import load_runs
+
+    try:
+        load_runs(path)
+    except ConfigError:
+        return False
+    return True
+
+
+def _same(first: str, second: str) -> bool:
+    """Whether two paths name one file: the same real path, or (both existing) the same inode."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def name_max(directory: str) -> int:
+    """The longest file name (bytes) the file system of `directory` takes."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def lock_path(path: str) -> str:
+    """The lock sidecar `.NAME.lock` beside `path`; where that name would be too long for the file system,
+    `.PREFIX-HASH.lock` (the start of NAME and a hash of all of it)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    sidecar = f".{name}.lock"
+    if len(os.fsencode(sidecar)) > name_max(directory):
+        digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+        sidecar = f".{os.fsencode(name)[:64].decode(errors='ignore')}-{digest}.lock"
+    return os.path.join(directory, sidecar)

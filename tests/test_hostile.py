@@ -580,3 +580,92 @@ def test_a_preset_suffix_is_read_in_any_case(tmp_path, suffix):
     preset.write_text("min_run_time = nan\n" + CASE)  # read as a file: its own mistake is reported, by name
     assert_ended(_finished("bench", "--preset", preset, "-o", tmp_path / "out.json"), 2,
                  f"{preset}: min_run_time must be a positive number of seconds")
+
+
+# ---- output paths: a name the file system takes, a regular file or a new one, checked before any work -----
+
+def _quick_bench(*args, **kwargs):
+    return _finished("bench", "-p", "inv-norm", "--sizes", "2", "-s", "vjp", "--min-run-time", "0.002",
+                     "--threads", "1", *args, **kwargs)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("a" * 300 + ".json", "the name is 305 bytes, over the 255 a file name may have there"),
+    ("newname/", "--output 'newname/' names no file; give a file name"),  # was accepted, rows sent elsewhere
+    ("", "--output '' names no file; give a file name"),  # was taken for no -o at all
+    ("/dev/full", "--output /dev/full is a character device; give the name of a regular file"),
+    ("fifo", "--output fifo is a pipe; give the name of a regular file"),
+    ("file.json/out.json", "is not a directory"),
+])
+def test_an_output_path_is_checked_before_any_work(tmp_path, name, text):
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "file.json").write_text("notes")
+    before = sorted(tmp_path.iterdir())
+    assert_ended(_quick_bench("-o", name, cwd=tmp_path), 2, text)
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_an_output_that_is_a_pipe_is_refused_not_waited_on(tmp_path):
+    """`-o >(cat > f.json)`: the shell passes /dev/fd/N of a pipe, which gradcmp used to open and block on."""
+    read_end, write_end = os.pipe()
+    try:
+        done = _quick_bench("-o", f"/dev/fd/{write_end}", pass_fds=(write_end,))
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert_ended(done, 2, f"--output /dev/fd/{write_end} is a pipe; give the name of a regular file")
+
+
+def test_an_output_name_whose_lock_sidecar_would_be_too_long_still_works(tmp_path):
+    name = "a" * 250 + ".json"  # 255 bytes: `.NAME.lock` would be 261, an ENAMETOOLONG traceback
+    assert_ended(_quick_bench("-o", name, cwd=tmp_path), 0)
+    assert [path.name for path in tmp_path.iterdir()] == [name]  # no lock left behind
+    assert load_runs(str(tmp_path / name))[0]["status"] == "complete"
+    from gradcmp.paths import lock_path
+
+    assert len(os.path.basename(lock_path(str(tmp_path / name)))) <= 255
+    assert lock_path(str(tmp_path / "out.json")) == str(tmp_path / ".out.json.lock")
+
+
+def test_a_deleted_working_directory_is_one_line(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    process = _gradcmp("bench", "-p", "inv-norm", "--sizes", "2", "-o", "out.json", cwd=gone,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=gone.rmdir)
+    out, err = process.communicate(timeout=120)
+    assert_ended((process.returncode, out, err), 2, "the working directory no longer exists; cd to one that does")
+
+
+def test_a_directory_made_read_only_mid_sweep_keeps_the_rows_and_ends_cleanly(tmp_path, monkeypatch):
+    """The fallback took the rows, then removing the lock raised PermissionError (a traceback, the lock left)."""
+    import tempfile
+
+    import gradcmp.sweep
+    from gradcmp.results import output_lock, write_json_atomic
+
+    output = tmp_path / "out.json"
+    real_unlink = os.unlink
+
+    def read_only_write(path, document):
+        if path == str(output) and output.exists():
+            raise PermissionError(13, "Permission denied")
+        write_json_atomic(path, document)
+
+    def read_only_unlink(path, *args, **kwargs):
+        if str(path).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(gradcmp.sweep, "write_json_atomic", read_only_write)
+    monkeypatch.setattr(os, "unlink", read_only_unlink)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    result = invoke("bench", "-p", "inv-norm", "--sizes", "2,3", "-s", "vjp", "-o", output, *FAST)
+    assert result.exit_code == 0 and "Traceback" not in result.output and result.exception is None, result.output
+    assert f"cannot write {output} (Permission denied); the rows went to" in " ".join(result.output.split())
+    [fallback] = (tmp_path / "tmp").glob("results-command-line-*.json")
+    assert json.loads(fallback.read_text())["status"] == "complete"
+    monkeypatch.undo()
+    with output_lock(str(output)):  # the lock left behind holds nobody
+        pass
