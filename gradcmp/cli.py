@@ -233,6 +233,7 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
     """Compute one problem's gradient with each strategy; print time, memory and error."""
     from gradcmp.api import one_job
     from gradcmp.gate import over_tolerance
+    from gradcmp.paths import check_outputs
     from gradcmp.problems import get_problem
 
     try:
@@ -249,6 +250,7 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
                 raise ConfigError(f"--size and --param {chosen_problem.main_knob}= both set "
                                   f"{chosen_problem.main_knob}; give one")
             given[chosen_problem.main_knob] = str(size)
+        check_outputs({"--save-gradients": save_gradients})
         sweep = one_job(chosen_problem, list(dict.fromkeys(strategies)) or None, given, sys.argv,
                         keep_gradients=bool(save_gradients), **measuring)
     except ConfigError as error:
@@ -329,14 +331,15 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
         settings = settings_from(measuring, chosen.settings)
         if fail_on_regression is not None and not baseline:
             raise ConfigError("--fail-on-regression compares with a baseline: give --baseline OLD.json too")
+        if baseline:
+            baseline_document, baseline_runs = load_runs(baseline)
+        path = default_output(chosen.name) if output is None else output
+        check_outputs({"--output": path, "--save-gradients": save_gradients, "--plot": plot},
+                      {"baseline": baseline, "preset": None if preset is None else chosen.source})
         if plot:
             from gradcmp.plot import check_plot_path
 
             check_plot_path(plot)
-        if baseline:
-            baseline_document, baseline_runs = load_runs(baseline)
-        path = default_output(chosen.name) if output is None else output
-        check_outputs({"--output": path}, {"baseline": baseline, "preset": None if preset is None else chosen.source})
     except ConfigError as error:
         raise _usage(error) from None
     _check_device(settings)

@@ -1,9 +1,10 @@
 """Every path a user names, checked before any work: one line saying what is wrong with it.
 
 An input (a results file, a preset) is read only if it is a regular file of a sane size, never /dev/zero,
-a directory or a pipe. An output is checked before anything is measured: a name the file system takes in a
-directory that exists, never the baseline or the preset, and never an existing file of another kind than
-the flag writes (WRITES). Nothing here imports anything heavy.
+a directory or a pipe. The outputs (the results file, --save-gradients, --plot) are checked together
+before anything is measured: each a name the file system takes in a directory that exists, each its own
+file, never the baseline or the preset, and never an existing file of another kind than the flag writes
+(WRITES). Nothing here imports anything heavy.
 """
 from __future__ import annotations
 
@@ -54,28 +55,35 @@ def read_input(path: str, what: str, limit: int) -> bytes:
 
 
 # What each output writes: the one kind of existing file it may replace (an empty file aside). A file of
-# any other kind is refused, never overwritten.
-WRITES = {"--output": "a gradcmp results file"}
+# any other kind -- your notes, a CSV, an image named .npz -- is refused, never overwritten.
+WRITES = {"--output": "a gradcmp results file", "--save-gradients": "a numpy .npz archive",
+          "--plot": "a PNG or SVG image"}
 
 
 def check_outputs(outputs: dict[str, str | None], protected: dict[str, str | None] | None = None) -> None:
     """ConfigError unless every output asked for ({flag: path}, a flag of WRITES; None: not asked for) can
     be written: a file name (not '', not ending in /) that the file system takes, its lock sidecar
     included, in a directory that exists and is writable; new, empty, or a regular writable file of the
-    kind WRITES names; none of `protected` ({what: path}: the baseline, the preset)."""
+    kind WRITES names; each its own file, and none of `protected` ({what: path}: the baseline, the preset).
+    --save-gradients must end in .npz: numpy would add .npz to any other name and write elsewhere."""
+    chosen: dict[str, str] = {}
     for flag, path in outputs.items():
         if path is None:
             continue
         _check_name(flag, path)
-        clash = next((what for what, other in (protected or {}).items() if other and _same(path, other)), None)
+        others = {**(protected or {}), **{f"{earlier} file": other for earlier, other in chosen.items()}}
+        clash = next((what for what, other in others.items() if other and _same(path, other)), None)
         if clash:
             raise ConfigError(f"{flag} {path} is the {clash}; writing there would destroy it")
+        chosen[flag] = path
         _check_existing(flag, path)
 
 
 def _check_name(flag: str, path: str) -> None:
     if not path or path.endswith(os.sep):
         raise ConfigError(f"{flag} {path!r} names no file; give a file name")
+    if flag == "--save-gradients" and not path.endswith(".npz"):
+        raise ConfigError(f"{flag} {path} must end in .npz (numpy would write {path}.npz instead)")
     try:
         directory, name = os.path.split(os.path.abspath(path))
     except FileNotFoundError:  # os.getcwd() of a deleted directory
@@ -107,13 +115,22 @@ def _check_existing(flag: str, path: str) -> None:
 
 def _holds(flag: str, path: str) -> bool:
     """Whether the existing file at `path` is of the kind `flag` writes (WRITES)."""
-    from gradcmp.results import load_runs
+    if flag == "--output":
+        from gradcmp.results import load_runs
 
+        try:
+            load_runs(path)
+        except ConfigError:
+            return False
+        return True
     try:
-        load_runs(path)
-    except ConfigError:
+        with open(path, "rb") as file:
+            head = file.read(4096)
+    except OSError:
         return False
-    return True
+    if flag == "--save-gradients":
+        return head.startswith((b"PK\x03\x04", b"PK\x05\x06"))  # a zip archive, as numpy.savez writes
+    return head.startswith(b"\x89PNG") or b"<svg" in head
 
 
 def _same(first: str, second: str) -> bool:

@@ -669,3 +669,41 @@ def test_a_directory_made_read_only_mid_sweep_keeps_the_rows_and_ends_cleanly(tm
     monkeypatch.undo()
     with output_lock(str(output)):  # the lock left behind holds nobody
         pass
+
+
+# ---- outputs never clobber each other, the baseline, the preset or a file gradcmp did not write -----------
+
+def test_outputs_that_name_one_file_are_refused(tmp_path):
+    assert_ended(_quick_bench("-o", "res.npz", "--save-gradients", "res.npz", cwd=tmp_path), 2,
+                 "--save-gradients res.npz is the --output file; writing there would destroy it")
+    assert_ended(_quick_bench("-o", "r.svg", "--plot", "r.svg", cwd=tmp_path), 2,
+                 "--plot r.svg is the --output file; writing there would destroy it")
+    (tmp_path / "link.npz").symlink_to(_results_file(tmp_path / "base.json"))
+    assert_ended(_quick_bench("--baseline", "base.json", "--save-gradients", "link.npz", cwd=tmp_path), 2,
+                 "--save-gradients link.npz is the baseline; writing there would destroy it")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["base.json", "link.npz"]
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--save-gradients", "notes.npz"], "--save-gradients notes.npz exists and is not a numpy .npz archive; refusing"),
+    (["--save-gradients", "/dev/full"], "--save-gradients /dev/full must end in .npz (numpy would write /dev/full.npz"),
+    (["--save-gradients", "missing/g.npz"], "missing/g.npz: directory"),  # found only after measuring, once
+    (["--save-gradients", ""], "--save-gradients '' names no file"),
+    (["--plot", "notes.svg"], "--plot notes.svg exists and is not a PNG or SVG image; refusing to overwrite it"),
+])
+def test_save_gradients_and_plot_are_checked_before_any_work(tmp_path, args, text):
+    for notes in ("notes.npz", "notes.svg"):
+        (tmp_path / notes).write_text("my notes")
+    assert_ended(_quick_bench("-o", "out.json", *args, cwd=tmp_path), 2, text)
+    if args[0] == "--save-gradients":  # run takes it too
+        assert_ended(_finished("run", "-p", "inv-norm", "-n", "2", "-s", "vjp", *FAST, *args, cwd=tmp_path), 2, text)
+    assert not (tmp_path / "out.json").exists() and (tmp_path / "notes.npz").read_text() == "my notes"
+
+
+def test_gradients_gradcmp_wrote_may_be_written_again(tmp_path):
+    for _ in range(2):
+        assert_ended(_finished("run", "-p", "inv-norm", "-n", "2", "-s", "vjp", *FAST, "--save-gradients",
+                               "g.npz", cwd=tmp_path), 0)
+    import numpy
+
+    assert sorted(numpy.load(tmp_path / "g.npz")) == ["reference", "vjp"]
