@@ -20,13 +20,13 @@ def _usage(error: ConfigError, param: str | None = None) -> click.UsageError:
 
 
 def _console(stderr: bool = False):
-    """A terminal gets its own width (as does output when COLUMNS says one); piped output gets room for the
-    whole table."""
+    """A terminal gets its own width (as does output when COLUMNS says a usable one); piped output gets room
+    for the whole table (gradcmp.terminal.width)."""
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
-    sized = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
-    return Console(stderr=stderr) if sized else Console(stderr=stderr, width=220)
+    from gradcmp.terminal import width
+
+    return Console(stderr=stderr, width=width(sys.stderr if stderr else sys.stdout))
 
 
 def _silence_stdout() -> None:

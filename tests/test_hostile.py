@@ -707,3 +707,44 @@ def test_gradients_gradcmp_wrote_may_be_written_again(tmp_path):
     import numpy
 
     assert sorted(numpy.load(tmp_path / "g.npz")) == ["reference", "vjp"]
+
+
+# ---- closed streams and odd terminals -----------------------------------------------------------------------
+
+def _close_fd(fd):
+    return lambda: os.close(fd)
+
+
+@pytest.mark.parametrize("args", [["list"], ["run", "-p", "inv-norm", "-n", "3", "-s", "vjp", *FAST],
+                                  ["--version"]], ids=["list", "run", "version"])
+def test_a_closed_stdout_is_one_line_and_exit_1(args):
+    """`gradcmp list >&-`: sys.stdout is None, which was an AttributeError traceback."""
+    done = _finished(*args, stdout=None, preexec_fn=_close_fd(1))
+    assert_ended(done, 1, "cannot write the output: stdout is closed")
+    assert done[2].splitlines() == ["cannot write the output: stdout is closed"]
+
+
+def test_a_closed_stderr_or_stdin_changes_nothing(tmp_path):
+    output = tmp_path / "out.json"
+    process = _gradcmp("bench", "-p", "inv-norm", "--sizes", "2", "-s", "vjp", "-o", output, *FAST,
+                       stdout=subprocess.PIPE, preexec_fn=lambda: (os.close(2), os.close(0)))
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0 and "1 rows: 1 ok" in out and "Traceback" not in out
+    assert load_runs(str(output))[0]["status"] == "complete"
+
+
+@pytest.mark.parametrize("columns", ["0", "5", "", "abc"])
+def test_a_width_below_any_table_counts_as_unset(columns):
+    """COLUMNS=0 printed nothing at all and exited 0."""
+    done = _finished("run", "-p", "inv-norm", "-n", "3", "-s", "vjp", *FAST, env={"COLUMNS": columns})
+    assert_ended(done, 0)
+    lines = done[1].splitlines()
+    assert lines[0].startswith("inv-norm  size=3") and any("│ vjp " in line for line in lines), done[1]
+    assert max(map(len, lines)) > 60  # piped: room for the whole table
+
+
+def test_a_deleted_working_directory_refuses_every_command(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    done = _finished("list", cwd=gone, preexec_fn=gone.rmdir)
+    assert_ended(done, 2, "Error: the working directory no longer exists; cd to one that does")
