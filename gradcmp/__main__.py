@@ -30,7 +30,7 @@ def _prepare() -> tuple[str, int] | None:
 
 def run() -> None:
     # First: a signal while gradcmp starts (its imports, click parsing the arguments) is kept, and the
-    # command raises it as it begins: exit 130/143 with one line, never a half-import's traceback.
+    # command raises it as it begins: exit 130/143/129 with one line, never a half-import's traceback.
     interrupt.install(raising=False)
     refused = _prepare()
     if refused:
@@ -38,7 +38,10 @@ def run() -> None:
         sys.exit(refused[1])
     from gradcmp.cli import main
 
-    main()
+    try:
+        main()
+    finally:
+        interrupt.ignore()  # the exit status is decided: no signal during the teardown may change it
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def _silence_stdout() -> None:
 
 
 class _Commands(click.Group):
-    """Every command under the same endings: SIGINT/SIGTERM exit 130/143 with one line; a reader that
+    """Every command under the same endings: SIGINT/SIGTERM/SIGHUP exit 130/143/129 with one line; a reader that
     went away (`| head`) ends quietly; stdout that cannot be written (a full disk) is one line, exit 1."""
 
     def invoke(self, ctx):
@@ -52,7 +52,7 @@ class _Commands(click.Group):
                     raise interrupt.pending
         except interrupt.Interrupted as stop:
             if not stop.reported:
-                click.echo(f"interrupted by {stop.name}", err=True)
+                interrupt.say(f"interrupted by {stop.name}")
             ctx.exit(stop.status)
         except BrokenPipeError:
             _silence_stdout()
@@ -316,7 +316,7 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
     """Run a preset or a sweep; save every row as it finishes; fit growth laws; recommend; gate CI.
 
     Exit status: 0 all rows within tolerance, 1 a row failed, exceeded its tolerance or regressed,
-    2 bad input (nothing ran), 130/143 interrupted by SIGINT/SIGTERM (the file keeps the finished rows).
+    2 bad input (nothing ran), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (the file keeps the finished rows).
     """
     from gradcmp.sweep import Sweep
     from gradcmp.presets import command_line_preset, load_preset, plan
@@ -351,8 +351,8 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
                                 plot, save_gradients, front, memory_budget)
             except interrupt.Interrupted as stop:
                 sweep.stop()
-                click.echo(f"interrupted by {stop.name} after {sweep.finished_rows} of {sweep.total_rows} rows; "
-                           f"the finished rows are in {sweep.path}", err=True)
+                interrupt.say(f"interrupted by {stop.name} after {sweep.finished_rows} of {sweep.total_rows} rows; "
+                              f"the finished rows are in {sweep.path}")
                 stop.reported = True
                 raise
     except ConfigError as error:  # another run holds the file

@@ -1,5 +1,5 @@
 """Hostile input: everything a user can type or a file can hold ends in one clear line and the documented
-exit status (0 ok, 1 failed or gate failed, 2 bad input, 130 SIGINT, 143 SIGTERM), never a traceback,
+exit status (0 ok, 1 failed or gate failed, 2 bad input, 130 SIGINT, 143 SIGTERM, 129 SIGHUP), never a traceback,
 a hang or a lost row. Usage errors go through click's runner; signals and concurrent writers through
 real processes."""
 import json
@@ -408,6 +408,9 @@ SIGNAL_CASES = [
     ("bench", signal.SIGINT, "sweep", 130), ("bench", signal.SIGTERM, "sweep", 143),
     ("bench", (signal.SIGINT, signal.SIGTERM), "sweep", 130),
     ("run", signal.SIGINT, "sweep", 130), ("run", signal.SIGTERM, "sweep", 143),
+    # a closed terminal: the default action killed bench, its file left `running` and its lock behind
+    ("bench", signal.SIGHUP, "start", 129), ("bench", signal.SIGHUP, "sweep", 129),
+    ("run", signal.SIGHUP, "sweep", 129),
 ]
 
 
@@ -748,3 +751,49 @@ def test_a_deleted_working_directory_refuses_every_command(tmp_path):
     gone.mkdir()
     done = _finished("list", cwd=gone, preexec_fn=gone.rmdir)
     assert_ended(done, 2, "Error: the working directory no longer exists; cd to one that does")
+
+
+
+# ---- signals: later ones while the first is handled, a terminal gone -------------------------------------
+
+def _started(command, output, **kwargs):
+    """A `bench` (writing `output`) or `run` that has begun measuring."""
+    arguments = (["bench", "-p", "inv-norm", "--sizes", "2,3,4,5,6,7,8", "-o", output] if command == "bench"
+                 else ["run", "-p", "inv-norm", "-n", "8"])
+    process = _gradcmp(*arguments, "--min-run-time", "0.5", "--threads", "1", stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, **kwargs)
+    _wait_for(output.exists if command == "bench" else lambda: _torch_loaded(process))
+    time.sleep(0.5)
+    return process
+
+
+@pytest.mark.parametrize("command, signum", [("run", signal.SIGINT), ("bench", signal.SIGINT),
+                                             ("run", signal.SIGTERM)])
+def test_signals_while_the_first_is_handled_keep_its_exit_status(tmp_path, command, signum):
+    """Two SIGINTs 50 ms apart: the second met the default action Python's finalization puts back and
+    killed the process by the signal (status -2), one run in five."""
+    output = tmp_path / "out.json"
+    process = _started(command, output)
+    process.send_signal(signum)
+    first = process.stderr.readline()  # the first is being handled: the command is ending
+    while process.poll() is None:  # through the teardown to the exit
+        process.send_signal(signum)
+        time.sleep(0.005)
+    rest = process.stderr.read()
+    assert_ended((process.returncode, "", first + rest), 128 + signum, f"interrupted by {signal.Signals(signum).name}")
+    if command == "bench":
+        assert load_runs(str(output))[0]["status"] == "interrupted"
+        assert [path.name for path in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_a_hangup_with_the_terminal_gone_still_marks_the_file(tmp_path):
+    """SIGHUP when the terminal closed: the line saying so cannot be written (EPIPE/EIO), which made the exit
+    status 1; the file is still marked, the lock removed, and the status is the signal's."""
+    output = tmp_path / "out.json"
+    process = _started("bench", output)
+    process.stderr.close()  # the reader of stderr is gone
+    process.send_signal(signal.SIGHUP)
+    process.communicate(timeout=120)
+    assert process.returncode == 129
+    assert load_runs(str(output))[0]["status"] == "interrupted"
+    assert [path.name for path in tmp_path.iterdir()] == ["out.json"]
