@@ -9,6 +9,7 @@ file, never the baseline or the preset, and never an existing file of another ki
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 
@@ -114,15 +115,15 @@ def _check_existing(flag: str, path: str) -> None:
 
 
 def _holds(flag: str, path: str) -> bool:
-    """Whether the existing file at `path` is of the kind `flag` writes (WRITES)."""
+    """Whether the existing file at `path` is of the kind `flag` writes (WRITES): a JSON object gradcmp
+    wrote (bench's file and `run --format json` both carry gradcmp_version), a zip archive (numpy.savez),
+    a PNG or an SVG image."""
     if flag == "--output":
-        from gradcmp.results import load_runs
-
         try:
-            load_runs(path)
-        except ConfigError:
+            document = json.loads(read_input(path, "results file", RESULTS_LIMIT))
+        except ValueError:  # ConfigError included
             return False
-        return True
+        return isinstance(document, dict) and "gradcmp_version" in document
     try:
         with open(path, "rb") as file:
             head = file.read(4096)

@@ -797,3 +797,14 @@ def test_a_hangup_with_the_terminal_gone_still_marks_the_file(tmp_path):
     assert process.returncode == 129
     assert load_runs(str(output))[0]["status"] == "interrupted"
     assert [path.name for path in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_an_output_is_overwritten_only_where_gradcmp_wrote_it(tmp_path):
+    (tmp_path / "other.json").write_text('{"runs": []}')  # JSON, but not gradcmp's
+    (tmp_path / "empty.json").write_text("")
+    _results_file(tmp_path / "old.json")
+    assert_ended(_quick_bench("-o", "other.json", cwd=tmp_path), 2,
+                 "--output other.json exists and is not a gradcmp results file; refusing to overwrite it")
+    for name in ("empty.json", "old.json"):
+        assert_ended(_quick_bench("-o", name, cwd=tmp_path), 0)
+        assert load_runs(str(tmp_path / name))[0]["status"] == "complete"
