@@ -63,8 +63,8 @@ WRITES = {"--output": "a gradcmp results file", "--save-gradients": "a numpy .np
 
 def check_outputs(outputs: dict[str, str | None], protected: dict[str, str | None] | None = None) -> None:
     """ConfigError unless every output asked for ({flag: path}, a flag of WRITES; None: not asked for) can
-    be written: a file name (not '', not ending in /) that the file system takes, its lock sidecar
-    included, in a directory that exists and is writable; new, empty, or a regular writable file of the
+    be written: a file name (not '', not ending in /) that the file system takes (`lock_path` shortens the
+    sidecar to fit), in a directory that exists and is writable; new, empty, or a regular writable file of the
     kind WRITES names; each its own file, and none of `protected` ({what: path}: the baseline, the preset).
     --save-gradients must end in .npz: numpy would add .npz to any other name and write elsewhere."""
     chosen: dict[str, str] = {}
