@@ -320,8 +320,7 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
     """
     from gradcmp.sweep import Sweep
     from gradcmp.presets import command_line_preset, load_preset, plan
-    from gradcmp.paths import check_outputs
-    from gradcmp.results import default_output, load_runs, output_lock
+    from gradcmp.results import check_output, default_output, load_runs, output_lock
 
     baseline_document = baseline_runs = None
     try:
@@ -334,8 +333,8 @@ def bench_command(preset, problems, strategies, sizes, params, output, output_fo
         if baseline:
             baseline_document, baseline_runs = load_runs(baseline)
         path = default_output(chosen.name) if output is None else output
-        check_outputs({"--output": path, "--save-gradients": save_gradients, "--plot": plot},
-                      {"baseline": baseline, "preset": None if preset is None else chosen.source})
+        check_output(path, {"baseline": baseline, "preset": None if preset is None else chosen.source},
+                     {"--save-gradients": save_gradients, "--plot": plot})
         if plot:
             from gradcmp.plot import check_plot_path
 

@@ -170,6 +170,13 @@ def default_output(name: str) -> str:
     return f"results-{name}-{stamp}-{os.getpid()}.json"
 
 
+def check_output(path: str, protected: dict[str, str | None], others: dict[str, str | None] | None = None) -> None:
+    """ConfigError unless `path` can take a results file and `others` ({flag: path}: --save-gradients,
+    --plot) can be written beside it, none of them one of `protected` ({what: path}, e.g. the baseline,
+    the preset): gradcmp.paths.check_outputs, which states the rules."""
+    paths.check_outputs({"--output": path, **(others or {})}, protected)
+
+
 @contextlib.contextmanager
 def output_lock(path: str):
     """Hold an exclusive lock on `path`'s sidecar `.NAME.lock` while the block runs, so two live runs
