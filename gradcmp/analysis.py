@@ -32,59 +32,76 @@ def fit_power_law(sizes: list[float], values: list[float]) -> tuple[float, float
 
 @dataclass(frozen=True)
 class ScalingLaw:
-    """How one strategy's cost grows along a sweep: time ~ param^time_exponent, and so on."""
+    """How one strategy's cost grows along a sweep: time ~ param^time_exponent, and so on.
+
+    time_exponent is None where too few values were left to fit (`left_out` says which were not usable).
+    """
 
     problem: str
     param: str
     strategy: str
     sizes: tuple[float, ...]
-    time_exponent: float
+    time_exponent: float | None
     memory_exponent: float | None  # None where a peak was not positive (nothing to fit)
     x_primal_exponent: float | None  # the gradient's cost relative to one loss evaluation
+    left_out: tuple[float, ...] = ()  # values of the param at or below 0: a log-log fit cannot use them
 
     def describe(self) -> str:
         def law(exponent):
             return f"{self.param}^{exponent:.1f}"
 
+        left_out = (f"{self.param}={', '.join(f'{value:g}' for value in self.left_out)} left out (a log-log "
+                    "fit needs values above 0)") if self.left_out else ""
+        if self.time_exponent is None:
+            return (f"{self.strategy}: no growth law: {left_out}, leaving {len(self.sizes)} values, fewer than "
+                    f"the {MIN_SIZES_FOR_FIT} a fit needs")
         parts = [f"time ~ {law(self.time_exponent)}"]
         if self.x_primal_exponent is not None:
             parts[0] += f" ({law(self.x_primal_exponent)} x primal)"
         parts.append("memory ~ " + (law(self.memory_exponent) if self.memory_exponent is not None else "-"))
-        return f"{self.strategy}: {', '.join(parts)}  [fit on {self.param}={self.sizes[0]:g}..{self.sizes[-1]:g}]"
+        fitted = f"fit on {self.param}={self.sizes[0]:g}..{self.sizes[-1]:g}" + (f"; {left_out}" if left_out else "")
+        return f"{self.strategy}: {', '.join(parts)}  [{fitted}]"
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
+def _exponent(sizes: list[float], values: list[float | None]) -> float | None:
+    """The fitted exponent, or None where a value is missing or not positive (no log to take)."""
+    if not all(value is not None and value > 0 for value in values):
+        return None
+    return fit_power_law(sizes, values)[0]
+
+
 def scaling_laws(problem: str, param: str, runs: list[Run]) -> list[ScalingLaw]:
     """One law per strategy with ok rows at MIN_SIZES_FOR_FIT or more distinct values of `param`;
-    none when the param is not a number (a sweep of methods has no growth law)."""
+    none when the param is not a number (a sweep of methods has no growth law). Values at or below 0
+    are left out of the log-log fit (the law says so, or that too few values were left to fit)."""
     if not all(isinstance(run.params[param], (int, float)) and not isinstance(run.params[param], bool)
                for run in runs):
         return []
-    rows: dict[str, list[tuple[float, Result]]] = {}
+    rows: dict[str, dict[float, Result]] = {}
     for run in runs:
         for result in run.results:
-            if result.status == "ok" and result.time_s:
-                rows.setdefault(result.strategy, []).append((float(run.params[param]), result))
+            if result.status == "ok" and result.time_s is not None and result.time_s > 0:
+                rows.setdefault(result.strategy, {})[float(run.params[param])] = result  # a repeated value: the last
     laws = []
     for strategy, measured in rows.items():
-        if len({size for size, _ in measured}) < MIN_SIZES_FOR_FIT:
+        if len(measured) < MIN_SIZES_FOR_FIT:
+            continue
+        left_out = tuple(sorted(size for size in measured if size <= 0))
+        sizes = sorted(size for size in measured if size > 0)
+        if len(sizes) < MIN_SIZES_FOR_FIT:
+            laws.append(ScalingLaw(problem, param, strategy, tuple(sizes), None, None, None, left_out))
             continue
         # the larger half of the sizes (at least MIN_SIZES_FOR_FIT): at the small ones fixed per-call
         # overheads dominate and would flatten the growth law a user extrapolates from
-        measured = sorted(measured, key=lambda pair: pair[0])
-        measured = measured[-max(MIN_SIZES_FOR_FIT, -(-len(measured) // 2)):]
-        sizes = [size for size, _ in measured]
-        results = [result for _, result in measured]
-        time_exponent, _ = fit_power_law(sizes, [result.time_s for result in results])
-        memory_exponent = x_primal_exponent = None
-        if all(result.peak_bytes for result in results):
-            memory_exponent, _ = fit_power_law(sizes, [result.peak_bytes for result in results])
-        if all(result.x_primal for result in results):
-            x_primal_exponent, _ = fit_power_law(sizes, [result.x_primal for result in results])
-        laws.append(ScalingLaw(problem, param, strategy, tuple(sizes), time_exponent, memory_exponent,
-                               x_primal_exponent))
+        sizes = sizes[-max(MIN_SIZES_FOR_FIT, -(-len(sizes) // 2)):]
+        results = [measured[size] for size in sizes]
+        laws.append(ScalingLaw(problem, param, strategy, tuple(sizes),
+                               _exponent(sizes, [result.time_s for result in results]),
+                               _exponent(sizes, [result.peak_bytes for result in results]),
+                               _exponent(sizes, [result.x_primal for result in results]), left_out))
     return laws
 
 

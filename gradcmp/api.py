@@ -79,8 +79,9 @@ def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[st
           strategies: Sequence | None = None, sizes: Sequence[Any] | None = None,
           params: dict[str, Sequence[Any]] | None = None, output: str | Path | None = None,
           baseline: str | Path | None = None, fail_on_regression: float | None = None,
-          keep_gradients: bool = False, on_row: Callable | None = None, command: Sequence[str] = ("gradcmp.bench()",),
-          **settings):
+          front: bool = False, memory_budget: int | str | None = None, plot: str | Path | None = None,
+          save_gradients: str | Path | None = None, keep_gradients: bool = False, on_row: Callable | None = None,
+          command: Sequence[str] = ("gradcmp.bench()",), **settings):
     """Measure a sweep: a preset (a shipped name or a .toml path) or a list of cases, each a dict with the
     keys of a preset's [[case]] table. Returns the finished gradcmp.sweep.Sweep: its `entries` (one Run per
     problem configuration), `analysis()` (scaling laws, recommendations), `comparison` with the baseline,
@@ -92,7 +93,13 @@ def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[st
                 a gradcmp results file, the baseline or the preset
     baseline, fail_on_regression  compare with an earlier results file; regressed rows beyond the ratio
                 (new / old) make `failed` true
+    front, memory_budget  each configuration's time-memory Pareto front, and the fastest gradient within
+                tolerance under the budget (bytes or text such as 16MiB): `sweep.fronts()`, shown by the renderers
+    plot        a .png or .svg: time and memory against size, or with the front time against memory
+    save_gradients  a .npz of every gradient and reference (keeps them)
     on_row      called (sweep, entry, result) after each row (a progress bar)
+    Every output is checked before any work: distinct, writable, never a file of another kind, the baseline
+    or the preset.
     """
     from gradcmp.presets import load_preset, parse_preset
 
@@ -108,13 +115,34 @@ def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[st
         raise ConfigError("fail_on_regression compares with a baseline: give baseline too")
     overrides = dict(problems=_names("problems", problems), strategies=_names("strategies", strategies),
                      sizes=_texts("sizes", sizes), params=_swept(params))
-    return _measure(preset, overrides, settings, None if output is None else str(output), list(command),
-                    keep_gradients, baseline=None if baseline is None else str(baseline),
-                    threshold=_ratio(fail_on_regression), on_row=on_row)
+    outputs = {"--save-gradients": _path(save_gradients), "--plot": _path(plot)}
+    sweep = _measure(preset, overrides, settings, _path(output), list(command), keep_gradients or bool(save_gradients),
+                     baseline=_path(baseline), threshold=_ratio(fail_on_regression), on_row=on_row, outputs=outputs)
+    return _write_views(sweep, front, memory_budget, plot, save_gradients)
+
+
+def _write_views(sweep, front: bool, memory_budget, plot, save_gradients):
+    """What a finished (or loaded) sweep is shown with, kept on it; the plot and the gradients written."""
+    from gradcmp.config import parse_bytes
+
+    sweep.front = bool(front) or memory_budget is not None
+    sweep.memory_budget = parse_bytes(memory_budget) if isinstance(memory_budget, str) else memory_budget
+    sweep.plot = _path(plot)
+    if plot:
+        from gradcmp.plot import save
+
+        save(sweep.entries, str(plot), sweep.front, sweep.memory_budget)
+    if save_gradients:
+        import numpy
+
+        from gradcmp.sweep import gradient_arrays
+
+        numpy.savez(str(save_gradients), **gradient_arrays(sweep.entries))
+    return sweep
 
 
 def _measure(preset, overrides, settings: dict, output, command, keep_gradients, baseline=None, threshold=None,
-             on_row=None):
+             on_row=None, outputs=None):
     """Plan, check every output and input, measure (the results file locked), compare; the finished Sweep.
     An interruption stops the sweep (the file says so) and passes on, carrying it as `.sweep`."""
     from gradcmp.presets import plan
@@ -127,7 +155,11 @@ def _measure(preset, overrides, settings: dict, output, command, keep_gradients,
     baseline_runs = load_runs(baseline) if baseline else None
     if output is not None:
         check_output(output, {"baseline": baseline, "preset": None if preset.source in ("cases", "command line")
-                              else preset.source})
+                              else preset.source}, outputs)
+    if (outputs or {}).get("--plot"):
+        from gradcmp.plot import check_plot_path
+
+        check_plot_path(outputs["--plot"])
     sweep = Sweep(preset, jobs, checked, output, command, keep_gradients=keep_gradients)
     with output_lock(output) if output is not None else contextlib.nullcontext():
         try:
@@ -159,12 +191,19 @@ def compare(baseline: str | Path, current: str | Path, fail_on_regression: float
                             machine_of(new_document, new_runs), _ratio(fail_on_regression))
 
 
-def show(path: str | Path):
-    """A saved results file as the gradcmp.sweep.Sweep it records (analysed again, nothing written): it
-    renders as the live run did."""
+def show(path: str | Path, *, front: bool = False, memory_budget: int | str | None = None,
+         plot: str | Path | None = None):
+    """A saved results file as the gradcmp.sweep.Sweep it records (analysed again; nothing written but the
+    plot asked for): it renders as the live run did. front, memory_budget, plot: as in `bench`."""
+    from gradcmp.paths import check_outputs
     from gradcmp.sweep import Sweep
 
-    return Sweep.load(str(path))
+    if plot:
+        from gradcmp.plot import check_plot_path
+
+        check_outputs({"--plot": str(plot)}, {"results file": str(path)})
+        check_plot_path(str(plot))
+    return _write_views(Sweep.load(str(path)), front, memory_budget, plot, None)
 
 
 def _problem(problem):
@@ -216,6 +255,14 @@ def _swept(params) -> dict | None:
         raise ConfigError(f"params must be a dict of param -> list of values, got {type(params).__name__}")
     return {key: _texts(f"params[{key!r}]", list(values) if isinstance(values, (list, tuple)) else [values])
             for key, values in params.items()}
+
+
+def _path(value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, Path)):
+        raise ConfigError(f"a file is a path (str or pathlib.Path), got {type(value).__name__}")
+    return str(value)
 
 
 def _ratio(value):

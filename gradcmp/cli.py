@@ -20,13 +20,13 @@ def _usage(error: ConfigError, param: str | None = None) -> click.UsageError:
 
 
 def _console(stderr: bool = False):
-    """A terminal gets its own width (as does output when COLUMNS says one); piped output gets room for the
-    whole table."""
+    """A terminal gets its own width (as does output when COLUMNS says a usable one); piped output gets room
+    for the whole table (gradcmp.terminal.width)."""
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
-    sized = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
-    return Console(stderr=stderr) if sized else Console(stderr=stderr, width=220)
+    from gradcmp.terminal import width
+
+    return Console(stderr=stderr, width=width(sys.stderr if stderr else sys.stdout))
 
 
 def _silence_stdout() -> None:
@@ -36,7 +36,7 @@ def _silence_stdout() -> None:
 
 
 class _Commands(click.Group):
-    """Every command under the same endings: SIGINT/SIGTERM exit 130/143 with one line; a reader that
+    """Every command under the same endings: SIGINT/SIGTERM/SIGHUP exit 130/143/129 with one line; a reader that
     went away (`| head`) ends quietly; stdout that cannot be written (a full disk) is one line, exit 1."""
 
     def invoke(self, ctx):
@@ -52,7 +52,7 @@ class _Commands(click.Group):
                     raise interrupt.pending
         except interrupt.Interrupted as stop:
             if not stop.reported:
-                click.echo(f"interrupted by {stop.name}", err=True)
+                interrupt.say(f"interrupted by {stop.name}")
             ctx.exit(stop.status)
         except BrokenPipeError:
             _silence_stdout()
@@ -220,6 +220,7 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
     """Compute one problem's gradient with each strategy; print time, memory and error."""
     from gradcmp.api import one_job
     from gradcmp.gate import rows_over_tolerance
+    from gradcmp.paths import check_outputs
     from gradcmp.problems import get_problem
 
     try:
@@ -236,6 +237,7 @@ def run_command(problem, strategies, size, params, output_format, save_gradients
                 raise ConfigError(f"--size and --param {chosen_problem.main_param}= both set "
                                   f"{chosen_problem.main_param}; give one")
             given[chosen_problem.main_param] = str(size)
+        check_outputs({"--save-gradients": save_gradients})
         sweep = one_job(chosen_problem, list(strategies) or None, given, sys.argv,
                         keep_gradients=bool(save_gradients), **settings)
     except ConfigError as error:
@@ -295,28 +297,14 @@ def _view_options(command):
     return command
 
 
-def _check_plot(plot) -> None:
-    if plot:
-        from gradcmp.plot import check_plot_path
-
-        try:
-            check_plot_path(plot)
-        except ConfigError as error:
-            raise _usage(error) from None
-
-
-def _show(sweep, output_format, plot, front, memory_budget) -> None:
+def _show(sweep, output_format) -> None:
     """What `bench` prints after measuring and `show` prints of a file: the comparison with the baseline, the
     tables, the front, the plot's path, and last the verdict that sets the exit status (gradcmp.report.shown)."""
     from gradcmp.report import shown
 
     out, err = _console(), _console(stderr=True)
     human = out if output_format == "table" else err
-    if plot:
-        from gradcmp.plot import save
-
-        save(sweep.entries, plot, front or memory_budget is not None, memory_budget)
-    before, after = shown(sweep, human.width, front, memory_budget, plot)
+    before, after = shown(sweep, human.width)
     if before is not None:
         human.print(before, highlight=False)
     _print(sweep, output_format)
@@ -351,36 +339,33 @@ def bench_command(preset, problems, strategies, sizes, params, output, baseline,
     """Run a preset or a sweep; save every row as it finishes; fit growth laws; recommend; gate CI.
 
     Exit status: 0 all rows within tolerance, 1 a row failed, exceeded its tolerance or regressed,
-    2 bad input (nothing ran), 130/143 interrupted by SIGINT/SIGTERM (the file keeps the finished rows).
+    2 bad input (nothing ran), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (the file keeps the finished rows).
     """
     from gradcmp.api import bench
     from gradcmp.results import default_output
 
-    _check_plot(plot)
     if fail_on_regression is not None and not baseline:
         raise _usage(ConfigError("--fail-on-regression compares with a baseline: give --baseline OLD.json too"))
     cases = [{"problem": problem} for problem in problems] if problems and not preset else None
-    path = output or default_output("command-line" if cases else os.path.splitext(os.path.basename(preset or "default"))[0])
+    path = default_output("command-line" if cases else os.path.splitext(os.path.basename(preset or "default"))[0]) \
+        if output is None else output
     try:
         with _progress() as on_row:
             sweep = bench(cases or preset or "default", problems=None if cases else list(problems) or None,
                           strategies=list(strategies) or None, sizes=sizes, params=_sweep_params(params) or None,
                           output=path, baseline=baseline, fail_on_regression=fail_on_regression,
-                          keep_gradients=bool(save_gradients), on_row=on_row, command=sys.argv, **settings)
+                          save_gradients=save_gradients, plot=plot, front=front, memory_budget=memory_budget,
+                          on_row=on_row, command=sys.argv, **settings)
     except ConfigError as error:
         raise _usage(error) from None
     except interrupt.Interrupted as stop:
         sweep = getattr(stop, "sweep", None)
         if sweep is not None:
-            click.echo(f"interrupted by {stop.name} after {sweep.finished_rows} of {sweep.total_rows} rows; "
-                       f"the finished rows are in {sweep.path}", err=True)
+            interrupt.say(f"interrupted by {stop.name} after {sweep.finished_rows} of {sweep.total_rows} rows; "
+                          f"the finished rows are in {sweep.path}")
             stop.reported = True
         raise
-    if save_gradients:
-        from gradcmp.sweep import gradient_arrays
-
-        _write_gradients(save_gradients, gradient_arrays(sweep.entries))
-    _show(sweep, output_format, plot, front, memory_budget)
+    _show(sweep, output_format)
     sys.exit(1 if sweep.failed else 0)
 
 
@@ -416,12 +401,11 @@ def show_command(path, output_format, plot, front, memory_budget):
     while the baseline file is there); exit status as that run's: 1 when its gate failed."""
     from gradcmp.api import show
 
-    _check_plot(plot)
     try:
-        sweep = show(path)
+        sweep = show(path, front=front, memory_budget=memory_budget, plot=plot)
     except ConfigError as error:
         raise _usage(error) from None
-    _show(sweep, output_format, plot, front, memory_budget)
+    _show(sweep, output_format)
     sys.exit(1 if sweep.failed else 0)
 
 

@@ -1,23 +1,28 @@
-"""SIGINT and SIGTERM as an exception, so `run` and `bench` end with 130 and 143 and leave valid files.
+"""SIGINT, SIGTERM and SIGHUP as an exception, so `run` and `bench` end with 130, 143 and 129 and leave
+valid files (a closed terminal's SIGHUP used to kill a bench with its file `running` and its lock left).
 
 `python -m gradcmp` and the `gradcmp` command install the keeping form first, before any import: a
 signal while gradcmp starts is kept in `pending` and raised as the command begins, so it ends as cleanly
 as one later (no half-import's traceback). Each command installs the raising form: the first signal
 raises Interrupted and is kept in `pending`, later ones are ignored so the clean-up it starts (marking
 the results file `interrupted`, removing temporary files) is not itself interrupted. Code that swallows
-the exception cannot swallow the exit: the command's end raises `pending` again.
+the exception cannot swallow the exit: the command's end raises `pending` again. Once the command is
+over, `ignore` holds them off for good: Python's finalization puts the default action back on every
+signal with a Python handler, and a second Ctrl-C arriving while torch is torn down then killed the
+process by the signal (status -2) instead of letting it exit 130.
 Nothing here imports anything heavy.
 """
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived; `status` is the exit status the shell convention gives it."""
+    """SIGINT, SIGTERM or SIGHUP arrived; `status` is the exit status the shell convention gives it."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
@@ -53,8 +58,8 @@ def _raise_pending(*_) -> None:
 
 
 def install(raising: bool = True) -> dict:
-    """Route SIGINT and SIGTERM to Interrupted (raising: False, only keep it in `pending`, for a command
-    to raise as it starts); the handlers replaced, for `restore`."""
+    """Route SIGNALS to Interrupted (raising: False, only keep it in `pending`, for a command to raise as
+    it starts); the handlers replaced, for `restore`."""
     return {signum: signal.signal(signum, _handler if raising else _keep) for signum in SIGNALS}
 
 
@@ -62,3 +67,16 @@ def restore(previous: dict) -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)  # no retry of _raise_pending once the command is over
     for signum, action in previous.items():
         signal.signal(signum, action)
+
+
+def ignore() -> None:
+    """Ignore SIGNALS from now on, for a process whose command is over and that only exits: its exit
+    status is decided. (Python's finalization leaves an ignored signal ignored.)"""
+    restore({signum: signal.SIG_IGN for signum in SIGNALS})
+
+
+def say(text: str) -> None:
+    """One line on stderr about an interruption; none where stderr is gone (SIGHUP: the terminal closed),
+    so the exit status stays the signal's."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(text, file=sys.stderr, flush=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gradcmp.config import SETTING_NAMES, ConfigError, check_settings, did_you_mean, resolve_params
+from gradcmp.paths import PRESET_LIMIT, read_input
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 
@@ -74,12 +75,10 @@ def shipped_presets() -> list[str]:
 def preset_path(name_or_path: str) -> Path:
     """A shipped preset's name (presets/NAME.toml) or a path to the user's own file."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.parent != Path("."):
-        if not path.is_file():
-            raise ConfigError(f"preset file {name_or_path} does not exist")
-        return path
+    if path.suffix.lower() == ".toml" or "/" in name_or_path:  # ./mine is a path too
+        return path  # load_preset says what is wrong with it, if anything
     shipped = PRESET_DIR / f"{name_or_path}.toml"
-    if not shipped.is_file():
+    if name_or_path not in shipped_presets():  # a name, never a lookup of whatever was typed
         raise ConfigError(f"unknown preset {name_or_path!r}{did_you_mean(name_or_path, shipped_presets())}; "
                           f"shipped presets: {', '.join(shipped_presets())}"
                           " (or give the path of a .toml file)")
@@ -90,14 +89,11 @@ def load_preset(name_or_path: str) -> Preset:
     """Read and structurally check a preset (keys and types); the registries are checked by `plan`."""
     path = preset_path(name_or_path)
     try:
-        with open(path, "rb") as file:
-            data = tomllib.load(file)
+        data = tomllib.loads(read_input(str(path), "preset file", PRESET_LIMIT).decode("utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text, which TOML must be") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read it: {error.strerror}") from None
     return parse_preset(data, path.stem, str(path))
 
 

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from gradcmp import paths
 from gradcmp.config import ConfigError
 from gradcmp.version import VERSION
 
@@ -216,32 +217,18 @@ def default_output(name: str) -> str:
     return f"results-{name}-{stamp}-{os.getpid()}.json"
 
 
-def check_output(path: str, protected: dict[str, str]) -> None:
-    """ConfigError unless `path` can take a results file: its directory exists and is writable, and it is
-    new or a gradcmp results file, never one of `protected` ({what: path}, e.g. the baseline, the preset)."""
-    for what, other in protected.items():
-        if other and os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other):
-            raise ConfigError(f"--output {path} is the {what}; writing results there would destroy it")
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise ConfigError(f"--output {path} is a directory; give a file name")
-    if not os.path.isdir(directory):
-        raise ConfigError(f"--output {path}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise ConfigError(f"--output {path}: directory {directory} is not writable")
-    if os.path.exists(path):
-        try:
-            load_runs(path)
-        except ConfigError:
-            raise ConfigError(f"--output {path} exists and is not a gradcmp results file; "
-                              "refusing to overwrite it") from None
+def check_output(path: str, protected: dict[str, str | None], others: dict[str, str | None] | None = None) -> None:
+    """ConfigError unless `path` can take a results file and `others` ({flag: path}: --save-gradients,
+    --plot) can be written beside it, none of them one of `protected` ({what: path}, e.g. the baseline,
+    the preset): gradcmp.paths.check_outputs, which states the rules."""
+    paths.check_outputs({"--output": path, **(others or {})}, protected)
 
 
 @contextlib.contextmanager
 def output_lock(path: str):
     """Hold an exclusive lock on `path`'s sidecar `.NAME.lock` while the block runs, so two live runs
     never write one results file; ConfigError naming the process that holds it."""
-    lock_path = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.lock")
+    lock_path = paths.lock_path(path)
     handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, RESULTS_MODE)
     try:
         try:
@@ -255,7 +242,7 @@ def output_lock(path: str):
         try:
             yield
         finally:
-            with contextlib.suppress(FileNotFoundError):  # someone tidied it away meanwhile
+            with contextlib.suppress(OSError):  # tidied away meanwhile, or the directory made read-only
                 os.unlink(lock_path)
     finally:
         os.close(handle)
@@ -326,11 +313,9 @@ def load_runs(path: str) -> tuple[dict[str, Any], list[Run]]:
     Every shape is checked before use: a file that is not one of these is one ConfigError naming the
     file and the first thing wrong in it.
     """
+    data = paths.read_input(path, "results file", paths.RESULTS_LIMIT)
     try:
-        with open(path, encoding="utf-8") as file:
-            document = json.load(file, parse_constant=_not_json)
-    except OSError as error:
-        raise ConfigError(f"cannot read results file {path}: {error.strerror}") from None
+        document = json.loads(data.decode("utf-8"), parse_constant=_not_json)
     except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, or nested beyond reason
         raise ConfigError(f"{path} is not a gradcmp results file: not JSON ({str(error)[:80]})") from None
     try:

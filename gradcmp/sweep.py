@@ -60,6 +60,7 @@ class Sweep:
         self.saved: dict = {}  # the document as last written
         self.lost: str | None = None  # why the rows are not in the file asked for, if they are not
         self.comparison = None  # gradcmp.gate.BaselineReport, once compared with a baseline
+        self.front, self.memory_budget, self.plot = False, None, None  # how it is shown (gradcmp.api.bench)
         self.header = {
             "format": FORMAT,
             "gradcmp_version": VERSION,
@@ -139,6 +140,14 @@ class Sweep:
         self.comparison = against_baseline(path, runs, [entry.run for entry in self.entries],
                                            machine_of(document, runs), self.header.get("machine", {}), threshold)
         self.extra["baseline"] = self.comparison.to_json()
+
+    def fronts(self) -> dict[str, list]:
+        """Each configuration's time-memory Pareto front (gradcmp.frontier.Point records, leanest first), rows
+        over their case's tolerance left out."""
+        from gradcmp.frontier import groups, pareto_front
+
+        return {title: pareto_front(points)
+                for title, (points, _) in groups(self.entries, lambda entry: entry.case.tolerance).items()}
 
     @classmethod
     def load(cls, path: str) -> "Sweep":

@@ -1,5 +1,5 @@
 """Hostile input: everything a user can type or a file can hold ends in one clear line and the documented
-exit status (0 ok, 1 failed or gate failed, 2 bad input, 130 SIGINT, 143 SIGTERM), never a traceback,
+exit status (0 ok, 1 failed or gate failed, 2 bad input, 130 SIGINT, 143 SIGTERM, 129 SIGHUP), never a traceback,
 a hang or a lost row. Usage errors go through click's runner; signals and concurrent writers through
 real processes."""
 import json
@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from gradcmp import interrupt
+from gradcmp.analysis import scaling_laws
 from gradcmp.cli import main
 from gradcmp.results import Result, Run, default_output, dumps, load_runs
 
@@ -331,9 +332,26 @@ def test_threads_hold_numpy_pools_too():
 
 # ---- real processes: encodings, closed or full stdout, signals, two writers ---------------------------
 
-def _gradcmp(*args, env=None, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "gradcmp", *map(str, args)], cwd=ROOT,
+def _gradcmp(*args, env=None, cwd=ROOT, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "gradcmp", *map(str, args)], cwd=cwd,
                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, text=True, **kwargs)
+
+
+def _finished(*args, **kwargs):
+    """(exit status, stdout, stderr) of `python -m gradcmp ARGS` run to its end."""
+    process = _gradcmp(*args, stdout=kwargs.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE, **kwargs)
+    out, err = process.communicate(timeout=300)
+    return process.returncode, out or "", err
+
+
+def assert_ended(done, status, text=None):
+    """A real process ended with `status`, no traceback, and (given `text`) its message on stderr saying it
+    in the first line (click's `Error: ...` line for bad input)."""
+    code, out, err = done
+    assert code == status, (code, out, err)
+    assert "Traceback" not in out + err, err
+    if text is not None:
+        assert text in message(err), err
 
 
 def test_ascii_stdout_gets_an_ascii_table():
@@ -390,6 +408,9 @@ SIGNAL_CASES = [
     ("bench", signal.SIGINT, "sweep", 130), ("bench", signal.SIGTERM, "sweep", 143),
     ("bench", (signal.SIGINT, signal.SIGTERM), "sweep", 130),
     ("run", signal.SIGINT, "sweep", 130), ("run", signal.SIGTERM, "sweep", 143),
+    # a closed terminal: the default action killed bench, its file left `running` and its lock behind
+    ("bench", signal.SIGHUP, "start", 129), ("bench", signal.SIGHUP, "sweep", 129),
+    ("run", signal.SIGHUP, "sweep", 129),
 ]
 
 
@@ -477,3 +498,311 @@ def test_a_case_over_the_budget_is_skipped_and_the_sweep_goes_on(tmp_path):
     assert result.exit_code == 0 and "Traceback" not in result.output
     statuses = [run["results"][0]["status"] for run in json.loads(output.read_text())["runs"]]
     assert statuses == ["skipped", "ok"]
+
+
+# ---- growth laws of degenerate sweeps: values at or below 0, a value repeated -----------------------------
+
+def _bench_file(tmp_path, *args):
+    output = tmp_path / "out.json"
+    done = _finished("bench", *args, "-o", output, "--min-run-time", "0.002", "--threads", "1")
+    return done, (json.loads(output.read_text()) if output.exists() else None)
+
+
+@pytest.mark.parametrize("args, line", [
+    (["-p", "sin-wy", "--sizes", "4", "--param", "m=0,2,4", "-s", "vjp"],
+     "vjp: no growth law: m=0 left out (a log-log fit needs values above 0), leaving 2 values, fewer than the 3"),
+    (["-p", "sin-wy", "--sizes", "4", "--param", "m=0,2,3,4", "-s", "vjp"], "[fit on m=2..4; m=0 left out"),
+    (["-p", "inv-norm", "--sizes", "2,3,4,4,4,4", "-s", "vjp"], "[fit on size=2..4]"),  # was a division by 0
+], ids=["sin-wy-m0", "fewer-points", "repeated-size"])
+def test_a_sweep_a_growth_law_cannot_fit_says_so(tmp_path, args, line):
+    done, document = _bench_file(tmp_path, *args)
+    assert_ended(done, 0)
+    assert any(line in text for text in done[1].splitlines()), done[1]
+    assert document["status"] == "complete" and len(document["scaling"]) == 1
+
+
+def test_a_growth_law_skips_missing_and_non_positive_figures():
+    def row(time_s, peak):
+        return Result("vjp", "ok", time_s=time_s, primal_time_s=1e-5, peak_bytes=peak)
+
+    runs = [Run("inv-norm", {"size": size}, "float64", "cpu", 0, 1, results=[row(time_s, peak)])
+            for size, time_s, peak in ((-2, 1e-4, 10), (2, 1e-4, 0), (4, None, 10), (8, 4e-4, 40), (16, 8e-4, 80),
+                                       (32, 1.6e-3, None))]
+    [law] = scaling_laws("inv-norm", "size", runs)  # no time at 4, a size below 0, a peak missing at 32
+    assert law.sizes == (8, 16, 32) and law.left_out == (-2,) and law.memory_exponent is None
+    assert 0.5 < law.time_exponent < 1.5 and "size=-2 left out" in law.describe()
+
+
+# ---- inputs that are no regular file, or too large to be what they claim ----------------------------------
+
+def _special_inputs(tmp_path):
+    """{name: path} of inputs that are no results file or preset: a device, a pipe, a directory, a huge file."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "folder").mkdir()
+    with open(tmp_path / "huge.json", "wb") as huge:
+        huge.truncate(int(3.5 * 2**30))  # sparse: no disk used
+    return {"zero": "/dev/zero", "fifo": tmp_path / "fifo", "folder": tmp_path / "folder",
+            "huge": tmp_path / "huge.json"}
+
+
+@pytest.mark.parametrize("name, text", [
+    ("zero", "/dev/zero is a character device, not a results file"),
+    ("fifo", "fifo is a pipe, not a results file"),  # opening it for reading used to wait for a writer
+    ("folder", "folder is a directory, not a results file"),
+    ("huge", "huge.json is 3.5 GiB, over the 64.0 MiB a results file may be"),  # read until MemoryError
+])
+def test_compare_and_baseline_read_only_regular_files_of_sane_size(tmp_path, name, text):
+    bad = _special_inputs(tmp_path)[name]
+    base = _results_file(tmp_path / "base.json")
+    assert_ended(_finished("compare", base, bad), 2, text)
+    assert_ended(_finished("bench", "-p", "inv-norm", "--baseline", bad, "-o", tmp_path / "o.json"), 2, text)
+    assert not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.parametrize("name, text", [
+    ("/dev/null", "/dev/null is a character device, not a preset file"),  # was "does not exist"
+    ("folder/", "folder is a directory, not a preset file"),
+    ("./folder", "folder is a directory, not a preset file"),
+    ("/dev/stdin", "/dev/stdin is a pipe, not a preset file"),
+    ("huge.toml", "huge.toml is 2.0 MiB, over the 1.0 MiB a preset file may be"),
+    ("a" * 300, "unknown preset 'aaaa"),  # was a File name too long traceback
+])
+def test_a_preset_is_read_only_from_a_regular_file_of_sane_size(tmp_path, name, text):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "huge.toml").write_text("# padding\n" * 209716)
+    done = _finished("bench", "--preset", name, "-o", "out.json", cwd=tmp_path, stdin=subprocess.PIPE)
+    assert_ended(done, 2, text)
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("suffix", [".TOML", ".Toml"])
+def test_a_preset_suffix_is_read_in_any_case(tmp_path, suffix):
+    preset = tmp_path / f"mine{suffix}"
+    preset.write_text("min_run_time = nan\n" + CASE)  # read as a file: its own mistake is reported, by name
+    assert_ended(_finished("bench", "--preset", preset, "-o", tmp_path / "out.json"), 2,
+                 f"{preset}: min_run_time must be a positive number of seconds")
+
+
+# ---- output paths: a name the file system takes, a regular file or a new one, checked before any work -----
+
+def _quick_bench(*args, **kwargs):
+    return _finished("bench", "-p", "inv-norm", "--sizes", "2", "-s", "vjp", "--min-run-time", "0.002",
+                     "--threads", "1", *args, **kwargs)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("a" * 300 + ".json", "the name is 305 bytes, over the 255 a file name may have there"),
+    ("newname/", "--output 'newname/' names no file; give a file name"),  # was accepted, rows sent elsewhere
+    ("", "--output '' names no file; give a file name"),  # was taken for no -o at all
+    ("/dev/full", "--output /dev/full is a character device; give the name of a regular file"),
+    ("fifo", "--output fifo is a pipe; give the name of a regular file"),
+    ("file.json/out.json", "is not a directory"),
+])
+def test_an_output_path_is_checked_before_any_work(tmp_path, name, text):
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "file.json").write_text("notes")
+    before = sorted(tmp_path.iterdir())
+    assert_ended(_quick_bench("-o", name, cwd=tmp_path), 2, text)
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_an_output_that_is_a_pipe_is_refused_not_waited_on(tmp_path):
+    """`-o >(cat > f.json)`: the shell passes /dev/fd/N of a pipe, which gradcmp used to open and block on."""
+    read_end, write_end = os.pipe()
+    try:
+        done = _quick_bench("-o", f"/dev/fd/{write_end}", pass_fds=(write_end,))
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert_ended(done, 2, f"--output /dev/fd/{write_end} is a pipe; give the name of a regular file")
+
+
+def test_an_output_name_whose_lock_sidecar_would_be_too_long_still_works(tmp_path):
+    name = "a" * 250 + ".json"  # 255 bytes: `.NAME.lock` would be 261, an ENAMETOOLONG traceback
+    assert_ended(_quick_bench("-o", name, cwd=tmp_path), 0)
+    assert [path.name for path in tmp_path.iterdir()] == [name]  # no lock left behind
+    assert load_runs(str(tmp_path / name))[0]["status"] == "complete"
+    from gradcmp.paths import lock_path
+
+    assert len(os.path.basename(lock_path(str(tmp_path / name)))) <= 255
+    assert lock_path(str(tmp_path / "out.json")) == str(tmp_path / ".out.json.lock")
+
+
+def test_a_deleted_working_directory_is_one_line(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    process = _gradcmp("bench", "-p", "inv-norm", "--sizes", "2", "-o", "out.json", cwd=gone,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=gone.rmdir)
+    out, err = process.communicate(timeout=120)
+    assert_ended((process.returncode, out, err), 2, "the working directory no longer exists; cd to one that does")
+
+
+def test_a_directory_made_read_only_mid_sweep_keeps_the_rows_and_ends_cleanly(tmp_path, monkeypatch):
+    """The fallback took the rows, then removing the lock raised PermissionError (a traceback, the lock left)."""
+    import tempfile
+
+    import gradcmp.sweep
+    from gradcmp.results import output_lock, write_json_atomic
+
+    output = tmp_path / "out.json"
+    real_unlink = os.unlink
+
+    def read_only_write(path, document):
+        if path == str(output) and output.exists():
+            raise PermissionError(13, "Permission denied")
+        write_json_atomic(path, document)
+
+    def read_only_unlink(path, *args, **kwargs):
+        if str(path).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(gradcmp.sweep, "write_json_atomic", read_only_write)
+    monkeypatch.setattr(os, "unlink", read_only_unlink)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    result = invoke("bench", "-p", "inv-norm", "--sizes", "2,3", "-s", "vjp", "-o", output, *FAST)
+    assert result.exit_code == 0 and "Traceback" not in result.output and result.exception is None, result.output
+    assert f"cannot write {output} (Permission denied); the rows went to" in " ".join(result.output.split())
+    [fallback] = (tmp_path / "tmp").glob("results-command-line-*.json")
+    assert json.loads(fallback.read_text())["status"] == "complete"
+    monkeypatch.undo()
+    with output_lock(str(output)):  # the lock left behind holds nobody
+        pass
+
+
+# ---- outputs never clobber each other, the baseline, the preset or a file gradcmp did not write -----------
+
+def test_outputs_that_name_one_file_are_refused(tmp_path):
+    assert_ended(_quick_bench("-o", "res.npz", "--save-gradients", "res.npz", cwd=tmp_path), 2,
+                 "--save-gradients res.npz is the --output file; writing there would destroy it")
+    assert_ended(_quick_bench("-o", "r.svg", "--plot", "r.svg", cwd=tmp_path), 2,
+                 "--plot r.svg is the --output file; writing there would destroy it")
+    (tmp_path / "link.npz").symlink_to(_results_file(tmp_path / "base.json"))
+    assert_ended(_quick_bench("--baseline", "base.json", "--save-gradients", "link.npz", cwd=tmp_path), 2,
+                 "--save-gradients link.npz is the baseline; writing there would destroy it")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["base.json", "link.npz"]
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--save-gradients", "notes.npz"], "--save-gradients notes.npz exists and is not a numpy .npz archive; refusing"),
+    (["--save-gradients", "/dev/full"], "--save-gradients /dev/full must end in .npz (numpy would write /dev/full.npz"),
+    (["--save-gradients", "missing/g.npz"], "missing/g.npz: directory"),  # found only after measuring, once
+    (["--save-gradients", ""], "--save-gradients '' names no file"),
+    (["--plot", "notes.svg"], "--plot notes.svg exists and is not a PNG or SVG image; refusing to overwrite it"),
+])
+def test_save_gradients_and_plot_are_checked_before_any_work(tmp_path, args, text):
+    for notes in ("notes.npz", "notes.svg"):
+        (tmp_path / notes).write_text("my notes")
+    assert_ended(_quick_bench("-o", "out.json", *args, cwd=tmp_path), 2, text)
+    if args[0] == "--save-gradients":  # run takes it too
+        assert_ended(_finished("run", "-p", "inv-norm", "-n", "2", "-s", "vjp", *FAST, *args, cwd=tmp_path), 2, text)
+    assert not (tmp_path / "out.json").exists() and (tmp_path / "notes.npz").read_text() == "my notes"
+
+
+def test_gradients_gradcmp_wrote_may_be_written_again(tmp_path):
+    for _ in range(2):
+        assert_ended(_finished("run", "-p", "inv-norm", "-n", "2", "-s", "vjp", *FAST, "--save-gradients",
+                               "g.npz", cwd=tmp_path), 0)
+    import numpy
+
+    assert sorted(numpy.load(tmp_path / "g.npz")) == ["reference", "vjp"]
+
+
+# ---- closed streams and odd terminals -----------------------------------------------------------------------
+
+def _close_fd(fd):
+    return lambda: os.close(fd)
+
+
+@pytest.mark.parametrize("args", [["list"], ["run", "-p", "inv-norm", "-n", "3", "-s", "vjp", *FAST],
+                                  ["--version"]], ids=["list", "run", "version"])
+def test_a_closed_stdout_is_one_line_and_exit_1(args):
+    """`gradcmp list >&-`: sys.stdout is None, which was an AttributeError traceback."""
+    done = _finished(*args, stdout=None, preexec_fn=_close_fd(1))
+    assert_ended(done, 1, "cannot write the output: stdout is closed")
+    assert done[2].splitlines() == ["cannot write the output: stdout is closed"]
+
+
+def test_a_closed_stderr_or_stdin_changes_nothing(tmp_path):
+    output = tmp_path / "out.json"
+    process = _gradcmp("bench", "-p", "inv-norm", "--sizes", "2", "-s", "vjp", "-o", output, *FAST,
+                       stdout=subprocess.PIPE, preexec_fn=lambda: (os.close(2), os.close(0)))
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0 and "1 rows: 1 ok" in out and "Traceback" not in out
+    assert load_runs(str(output))[0]["status"] == "complete"
+
+
+@pytest.mark.parametrize("columns", ["0", "5", "", "abc"])
+def test_a_width_below_any_table_counts_as_unset(columns):
+    """COLUMNS=0 printed nothing at all and exited 0."""
+    done = _finished("run", "-p", "inv-norm", "-n", "3", "-s", "vjp", *FAST, env={"COLUMNS": columns})
+    assert_ended(done, 0)
+    lines = done[1].splitlines()
+    assert lines[0].startswith("inv-norm  size=3") and any("│ vjp " in line for line in lines), done[1]
+    assert max(map(len, lines)) > 60  # piped: room for the whole table
+
+
+def test_a_deleted_working_directory_refuses_every_command(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    done = _finished("list", cwd=gone, preexec_fn=gone.rmdir)
+    assert_ended(done, 2, "Error: the working directory no longer exists; cd to one that does")
+
+
+
+# ---- signals: later ones while the first is handled, a terminal gone -------------------------------------
+
+def _started(command, output, **kwargs):
+    """A `bench` (writing `output`) or `run` that has begun measuring."""
+    arguments = (["bench", "-p", "inv-norm", "--sizes", "2,3,4,5,6,7,8", "-o", output] if command == "bench"
+                 else ["run", "-p", "inv-norm", "-n", "8"])
+    process = _gradcmp(*arguments, "--min-run-time", "0.5", "--threads", "1", stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, **kwargs)
+    _wait_for(output.exists if command == "bench" else lambda: _torch_loaded(process))
+    time.sleep(0.5)
+    return process
+
+
+@pytest.mark.parametrize("command, signum", [("run", signal.SIGINT), ("bench", signal.SIGINT),
+                                             ("run", signal.SIGTERM)])
+def test_signals_while_the_first_is_handled_keep_its_exit_status(tmp_path, command, signum):
+    """Two SIGINTs 50 ms apart: the second met the default action Python's finalization puts back and
+    killed the process by the signal (status -2), one run in five."""
+    output = tmp_path / "out.json"
+    process = _started(command, output)
+    process.send_signal(signum)
+    first = process.stderr.readline()  # the first is being handled: the command is ending
+    while process.poll() is None:  # through the teardown to the exit
+        process.send_signal(signum)
+        time.sleep(0.005)
+    rest = process.stderr.read()
+    assert_ended((process.returncode, "", first + rest), 128 + signum, f"interrupted by {signal.Signals(signum).name}")
+    if command == "bench":
+        assert load_runs(str(output))[0]["status"] == "interrupted"
+        assert [path.name for path in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_a_hangup_with_the_terminal_gone_still_marks_the_file(tmp_path):
+    """SIGHUP when the terminal closed: the line saying so cannot be written (EPIPE/EIO), which made the exit
+    status 1; the file is still marked, the lock removed, and the status is the signal's."""
+    output = tmp_path / "out.json"
+    process = _started("bench", output)
+    process.stderr.close()  # the reader of stderr is gone
+    process.send_signal(signal.SIGHUP)
+    process.communicate(timeout=120)
+    assert process.returncode == 129
+    assert load_runs(str(output))[0]["status"] == "interrupted"
+    assert [path.name for path in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_an_output_is_overwritten_only_where_gradcmp_wrote_it(tmp_path):
+    (tmp_path / "other.json").write_text('{"runs": []}')  # JSON, but not gradcmp's
+    (tmp_path / "empty.json").write_text("")
+    _results_file(tmp_path / "old.json")
+    assert_ended(_quick_bench("-o", "other.json", cwd=tmp_path), 2,
+                 "--output other.json exists and is not a gradcmp results file; refusing to overwrite it")
+    for name in ("empty.json", "old.json"):
+        assert_ended(_quick_bench("-o", name, cwd=tmp_path), 0)
+        assert load_runs(str(tmp_path / name))[0]["status"] == "complete"

@@ -30,10 +30,10 @@ def export(sweep, output_format: str, width: int | None = None):
     return json_text(sweep)
 
 
-def shown(sweep, width: int | None, front: bool, memory_budget: float | None, plot: str | None):
+def shown(sweep, width: int | None):
     """(what comes before the tables, what comes after) when a sweep is shown, live or from its file: the
-    comparison with the baseline first; then the fronts, the plot's path, and last the verdict that sets
-    the exit status."""
+    comparison with the baseline first; then the fronts (sweep.front, sweep.memory_budget), the plot's path
+    (sweep.plot), and last the verdict that sets the exit status."""
     from rich.console import Group
     from rich.text import Text
 
@@ -41,11 +41,11 @@ def shown(sweep, width: int | None, front: bool, memory_budget: float | None, pl
 
     before = comparison(sweep.comparison, width) if sweep.comparison is not None else None
     after = []
-    if front or memory_budget is not None:
+    if sweep.front:
         from gradcmp.frontier import front_report
 
-        after.append(front_report(sweep.entries, memory_budget))
-    if plot:
-        after.append(Text(f"plot: {plot}"))
+        after.append(front_report(sweep.entries, sweep.memory_budget))
+    if sweep.plot:
+        after.append(Text(f"plot: {sweep.plot}"))
     after.append(verdict_lines(sweep.verdict, sweep.path, sweep.lost, sweep.comparison))
     return before, Group(*after)
