@@ -63,12 +63,20 @@ def documented_commands(path: Path, root: Path = ROOT) -> list[tuple[str, list[s
     return commands
 
 
+REDIRECTION = re.compile(r"\d?(>>?|<)(\S*)")  # > out.json, 2>err.txt, < in
+
+
 def _split_on_operators(words: list[str]) -> list[list[str]]:
-    commands, current = [], []
+    """The commands of a line, split at && || ; |, redirections (and their files) left out."""
+    commands, current, skip = [], [], False
     for word in words:
-        if word in ("&&", "||", ";", "|"):
+        if skip:
+            skip = False
+        elif word in ("&&", "||", ";", "|"):
             commands.append(current)
             current = []
+        elif match := REDIRECTION.fullmatch(word):
+            skip = not match.group(2)  # the file is the next word
         else:
             current.append(word)
     return [*commands, current]
@@ -216,9 +224,11 @@ def test_documented_preset_plans(where, text):
 def test_the_command_finder_reads_chains_continuations_and_prompts(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("text\n```sh\n$ A=1 gradcmp list   # comment\nmake && python -m gradcmp run \\\n"
-                    "    -p mlp\n```\n```toml\ngradcmp = 1\n```\n```\ngradcmp bench\n```\n")
+                    "    -p mlp\n```\n```toml\ngradcmp = 1\n```\n```\ngradcmp bench\n```\n"
+                    "```sh\ngradcmp run -p mlp --format json > out.json 2>err.txt && gradcmp show out.json\n```\n")
     assert documented_commands(page, tmp_path) == [
-        ("page.md:3", ["list"]), ("page.md:4", ["run", "-p", "mlp"]), ("page.md:11", ["bench"])]
+        ("page.md:3", ["list"]), ("page.md:4", ["run", "-p", "mlp"]), ("page.md:11", ["bench"]),
+        ("page.md:14", ["run", "-p", "mlp", "--format", "json"]), ("page.md:14", ["show", "out.json"])]
 
 
 PYTHON_EXAMPLE = re.compile(r"^```python\n(.*?)^```\n\nprints\n\n```\n(.*?)^```", re.MULTILINE | re.DOTALL)
