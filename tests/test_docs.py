@@ -231,7 +231,8 @@ def test_the_command_finder_reads_chains_continuations_and_prompts(tmp_path):
         ("page.md:14", ["run", "-p", "mlp", "--format", "json"]), ("page.md:14", ["show", "out.json"])]
 
 
-PYTHON_EXAMPLE = re.compile(r"^```python\n(.*?)^```\n\nprints\n\n```\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# a python block (never running on past its own closing fence), "prints", and the plain block it prints
+PYTHON_EXAMPLE = re.compile(r"^```python\n((?:(?!^```).)*?)^```\n\nprints\n\n```\n(.*?)^```", re.MULTILINE | re.DOTALL)
 EXAMPLES = [(f"{page.relative_to(ROOT)}:{page.read_text()[:match.start()].count(chr(10)) + 1}", *match.groups())
             for page in PAGES for match in PYTHON_EXAMPLE.finditer(page.read_text())]
 NUMBER = re.compile(r"-?\d+\.\d*(?:e[-+]?\d+)?")
@@ -239,6 +240,7 @@ NUMBER = re.compile(r"-?\d+\.\d*(?:e[-+]?\d+)?")
 
 def test_the_docs_have_a_python_example_with_its_output():
     assert any(where.startswith("docs/engine.md") for where, _, _ in EXAMPLES)
+    assert all(not code.lstrip().startswith("```") and "\n```" not in code for _, code, _ in EXAMPLES)
 
 
 @pytest.mark.parametrize("where, code, expected", EXAMPLES, ids=[where for where, _, _ in EXAMPLES])
