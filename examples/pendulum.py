@@ -1,6 +1,6 @@
 # pendulum.py: a damped pendulum whose friction is a small learned term, as an ODE problem.
 #   gradcmp run --problem examples/pendulum.py:pendulum --param steps=200
-#   every ODE strategy applies (backprop, checkpoint, adjoint, torchdiffeq-...), with the solver declared
+#   every ODE strategy applies (backprop, checkpoint, adjoint, torchdiffeq, diffrax, ...), with the solver declared
 import torch
 
 import gradcmp

@@ -181,7 +181,8 @@ def _measure(preset, overrides, settings: dict, output, command, keep_gradients,
 
 def compare(baseline: str | Path, current: str | Path, fail_on_regression: float | None = None):
     """Two results files compared row by row (same problem, params, strategy, dtype, device): a
-    gradcmp.gate.BaselineReport; its `failed` is what `gradcmp compare` exits 1 on."""
+    gradcmp.gate.BaselineReport: its `failed` (a row regressed, or under a threshold nothing compared) is what
+    `gradcmp compare` exits 1 on, and `nothing_compared` too."""
     from gradcmp.gate import against_baseline, machine_of
     from gradcmp.results import load_runs
 

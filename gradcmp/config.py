@@ -220,7 +220,7 @@ def thread_limits(threads: int):
 # decided when the run starts (threads: every core; max_memory: half of what the device has free).
 SETTINGS: tuple[Param, ...] = (
     Param("dtype", "float64", "floating type of the problem's data", choices=DTYPES),
-    Param("device", "cpu", "where torch computes", choices=DEVICES),
+    Param("device", "cpu", "where torch computes: cpu, cuda or cuda:N (checked against torch when a run starts)"),
     Param("seed", 0, "seed of the problem's random data", minimum=0, maximum=LARGEST_INT,
           words="an integer from 0 to 2^63-1"),
     Param("threads", None, "torch and BLAS threads (default: every core)", minimum=1, maximum=MAX_THREADS, kind=int,

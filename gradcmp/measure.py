@@ -8,7 +8,7 @@ Each quantity comes from its own run, so tracking never pollutes a timing:
      strategy computing with numpy, the peak tracemalloc sees (numpy reports its buffers there);
   3. timed repeats with torch.utils.benchmark.Timer (warm-up, block sizing, CUDA synchronisation).
 Every run starts clean: garbage collected and, on CUDA, the caching allocator emptied. A failure
-in 2 or 3 leaves the row ok with a note; see docs/measuring.md for what the tracker sees and misses.
+in 2 or 3 leaves the row ok with a note; see docs/measurement.md for what the tracker sees and misses.
 """
 from __future__ import annotations
 

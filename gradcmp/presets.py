@@ -212,15 +212,10 @@ def plan(preset: Preset, problems: list[str] | None = None, strategies: list[str
     return jobs
 
 
-# Problem params of earlier versions that are now options of strategies: param -> option.
-MOVED_PARAMS = {"checkpoints": "checkpoints", "schedule": "schedule", "coupling": "coupling",
-                "adjoint_rtol": "rtol", "adjoint_atol": "atol", "seminorm": "seminorm"}
-
-
 def _options_from_params(values: dict, chosen: list, problem) -> list:
     """Moves the old params of `values` (MOVED_PARAMS, popped from it) onto the chosen strategies that have
     the option, a note saying the new spelling; several values make a row each."""
-    from gradcmp.strategies.spelling import note
+    from gradcmp.strategies.spelling import MOVED_PARAMS, note
 
     declared = {param.name for param in problem.params}
     moved = {key: values.pop(key) for key in list(values) if key in MOVED_PARAMS and key not in declared}

@@ -331,7 +331,13 @@ def load_runs(path: str) -> tuple[dict[str, Any], list[Run]]:
             records = [document]
     except ConfigError as error:
         raise ConfigError(f"{path} is not a gradcmp results file: {error}") from None
-    return document, [Run.from_json(record) for record in records]
+    runs = [Run.from_json(record) for record in records]
+    from gradcmp.strategies.spelling import note, upgrade
+
+    renamed = sorted({change for run in runs for change in upgrade(run)})
+    if renamed:
+        note(f"{path} was written by an earlier gradcmp; its rows read as today's spelling: {'; '.join(renamed)}")
+    return document, runs
 
 
 def row_key(run: Run, result: Result) -> tuple:

@@ -49,7 +49,7 @@ class Sweep:
 
     def __init__(self, preset: Preset, jobs: list[Job], settings: Settings, path: str | None, command: list[str],
                  keep_gradients: bool = False):
-        """path: the results file (None: kept in memory only); keep_gradients: as in gradcmp.compare."""
+        """path: the results file (None: kept in memory only); keep_gradients: as in gradcmp.run."""
         self.preset, self.jobs, self.settings, self.path = preset, jobs, settings, path
         self.keep_gradients = keep_gradients
         self.entries: list[Entry] = []
@@ -61,6 +61,7 @@ class Sweep:
         self.lost: str | None = None  # why the rows are not in the file asked for, if they are not
         self.comparison = None  # gradcmp.gate.BaselineReport, once compared with a baseline
         self.front, self.memory_budget, self.plot = False, None, None  # how it is shown (gradcmp.api.bench)
+        self.saved_comparison: dict | None = None  # a loaded file's comparison whose baseline file is gone
         self.header = {
             "format": FORMAT,
             "gradcmp_version": VERSION,
@@ -130,7 +131,9 @@ class Sweep:
     def failed(self) -> bool:
         """What sets the exit status: a row failed or left its tolerance, or a row regressed against the
         baseline (or nothing could be compared with it under a threshold)."""
-        return self.verdict.failed or (self.comparison is not None and self.comparison.failed)
+        saved = self.saved_comparison or {}  # a loaded file's, when its baseline file is gone
+        return self.verdict.failed or (self.comparison is not None and self.comparison.failed) or \
+            bool(saved.get("regressions")) or bool(saved.get("threshold") and saved.get("nothing_compared"))
 
     def compare_with(self, path: str, document: dict, runs: list[Run], threshold: float | None) -> None:
         """Compare the rows with a baseline's (read by load_runs); the report goes into the document at the
@@ -167,6 +170,8 @@ class Sweep:
         baseline = document.get("baseline", {}).get("path")
         if baseline and os.path.isfile(baseline):
             sweep.compare_with(baseline, *load_runs(baseline), document["baseline"].get("threshold"))
+        elif baseline:  # gone: its verdict as saved still counts
+            sweep.saved_comparison = document["baseline"]
         return sweep
 
     def document(self) -> dict:

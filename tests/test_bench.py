@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+import gradcmp
 from click.testing import CliRunner
 
 from gradcmp.analysis import fit_power_law, recommend, scaling_laws
@@ -292,3 +294,47 @@ def test_show_prints_a_saved_sweep_exactly_as_the_live_bench_did(tmp_path):
         again = CliRunner().invoke(main, ["show", str(output), "--format", output_format])
         assert again.exit_code == 0
         assert again.stdout.rstrip("\n") == export(Sweep.load(str(output)), output_format).rstrip("\n")
+
+
+def test_an_earlier_versions_results_file_reads_in_todays_spelling(tmp_path):
+    """Old names and the params that are now options are translated on load, with one note, so the rows
+    compare with today's instead of counting as 'only in the baseline'."""
+    import warnings
+
+    from gradcmp.strategies.spelling import SpellingNote
+
+    new = tmp_path / "new.json"
+    result = CliRunner().invoke(main, ["bench", "-p", "linear-ode", "-s", "checkpoint(checkpoints=4)",
+                                       "--param", "steps=8", "--param", "n=2", "--threads", "1", "--min-run-time",
+                                       "0.005", "-o", str(new)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(new.read_text())
+    document["runs"][0]["params"].update(checkpoints=4, schedule="uniform", adjoint_rtol=0.0, seminorm=False)
+    document["runs"][0]["results"][0]["strategy"] = "checkpoint"
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(document))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _, runs = load_runs(str(old))
+    assert runs[0].results[0].strategy == "checkpoint(checkpoints=4)" and "checkpoints" not in runs[0].params
+    assert [str(w.message) for w in seen if w.category is SpellingNote] == [
+        f"{old} was written by an earlier gradcmp; its rows read as today's spelling: "
+        "checkpoint -> checkpoint(checkpoints=4)"]
+    compared = CliRunner().invoke(main, ["compare", str(old), str(new), "--fail-on-regression", "1000"])
+    assert compared.exit_code == 0 and "1 rows compared" in compared.output, compared.output
+
+
+def test_show_keeps_the_saved_verdict_when_the_baseline_file_is_gone(tmp_path):
+    cases = [{"problem": "inv-norm", "sizes": [3], "strategies": ["vjp"]}]
+    baseline, output = tmp_path / "old.json", tmp_path / "new.json"
+    gradcmp.bench(cases, output=baseline, threads=1, min_run_time=0.005)
+    document = json.loads(baseline.read_text())
+    document["runs"][0]["results"][0]["time_s"] /= 1e6
+    baseline.write_text(json.dumps(document))
+    assert gradcmp.bench(cases, output=output, baseline=baseline, fail_on_regression=1000.0, threads=1,
+                         min_run_time=0.005).failed
+    baseline.unlink()
+    shown = CliRunner().invoke(main, ["show", str(output)])
+    assert shown.exit_code == 1
+    assert f"baseline {baseline} is gone, so its comparison is not shown; as saved, 1 rows regressed" in \
+        " ".join(shown.output.split())

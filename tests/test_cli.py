@@ -61,7 +61,7 @@ def test_param_sets_any_param():
     (["-p", "inv-norm", "--size", "-3"], "must be a positive integer, got -3"),
     (["-p", "inv-norm", "--size", "big"], "'big' is not a valid integer"),
     (["-p", "inv-norm", "--dtype", "float16"], "'float16' is not one of 'float32', 'float64'"),
-    (["-p", "inv-norm", "--device", "tpu"], "'tpu' is not one of 'cpu', 'cuda'"),
+    (["-p", "inv-norm", "--device", "tpu"], "unknown device 'tpu'; choose from: cpu, cuda"),
     (["-p", "inv-norm", "--param", "width=3"], "unknown param 'width' for problem inv-norm; its params are: size"),
     (["-p", "inv-norm", "--param", "size=two"], "size must be an integer, got 'two'"),
     (["-p", "inv-norm", "--param", "size"], "expected KEY=VALUE, got 'size'"),

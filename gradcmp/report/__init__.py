@@ -47,5 +47,11 @@ def shown(sweep, width: int | None):
         after.append(front_report(sweep.entries, sweep.memory_budget))
     if sweep.plot:
         after.append(Text(f"plot: {sweep.plot}"))
+    saved = sweep.saved_comparison
+    if saved is not None:
+        regressed = saved.get("regressions") or []
+        after.append(Text(f"baseline {saved.get('path')} is gone, so its comparison is not shown; as saved, "
+                          f"{len(regressed)} rows regressed" + (f": {'; '.join(regressed)}" if regressed else ""),
+                          style="bold red" if sweep.failed else "yellow"))
     after.append(verdict_lines(sweep.verdict, sweep.path, sweep.lost, sweep.comparison))
     return before, Group(*after)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, ClassVar  # ClassVar here: the solver's dataclass fields read it by name
 
-from gradcmp.config import Param
+from gradcmp.config import ConfigError, Param
 from gradcmp.strategies.adjoint import BACKWARD_OPTIONS, BACKWARD_SOLVER_OPTIONS
 from gradcmp.strategies.base import Strategy
 
@@ -184,6 +184,12 @@ class DiffraxPeer(Strategy):
     options = (Param("adjoint", "checkpoint", "diffrax's adjoint", choices=ADJOINTS), *BACKWARD_OPTIONS)
     solver_options = BACKWARD_SOLVER_OPTIONS
     needs = frozenset({"ode", "jax", "jax-twin", "jax-device"})
+
+    def check_config(self):
+        backward = {key: value for key, value in self.config.items() if key != "adjoint"}
+        if self.config["adjoint"] != "backsolve" and any(value != option.default for option, value in
+                                                          zip(self.options[1:], backward.values())):
+            raise ConfigError("diffrax: rtol, atol and seminorm set the backward solve of adjoint=backsolve")
 
     def requirements(self):
         return self.needs | ({"even-steps"} if self.config["adjoint"] == "backsolve" else set())

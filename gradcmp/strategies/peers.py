@@ -24,7 +24,7 @@ parameters to differentiate that way); it counts every call into instance.counte
 """
 from __future__ import annotations
 
-from gradcmp.config import Param
+from gradcmp.config import ConfigError, Param
 from gradcmp.strategies.adjoint import BACKWARD_OPTIONS, BACKWARD_SOLVER_OPTIONS
 from gradcmp.strategies.base import Strategy
 
@@ -157,6 +157,11 @@ class TorchdiffeqPeer(Strategy):
     solver_options = BACKWARD_SOLVER_OPTIONS
     needs = frozenset({"ode", "torchdiffeq", "torchdiffeq-method"})
     autograd = True
+
+    def check_config(self):
+        if not self.config["adjoint"] and self.label != self.name:
+            raise ConfigError("torchdiffeq: rtol, atol and seminorm set the backward solve of odeint_adjoint; "
+                              "give adjoint=true too")
 
     def gradient(self, instance):
         import torch

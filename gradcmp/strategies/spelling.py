@@ -34,6 +34,10 @@ ALIASES = {
     "adjoint-checkpoint-compiled": "compiled(adjoint-checkpoint)",
 }
 
+# Problem params of earlier versions that are now options of strategies: param -> option.
+MOVED_PARAMS = {"checkpoints": "checkpoints", "schedule": "schedule", "coupling": "coupling",
+                "adjoint_rtol": "rtol", "adjoint_atol": "atol", "seminorm": "seminorm"}
+
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -88,6 +92,32 @@ def parse(text: str) -> list:
         for values in itertools.product(*(options[key] for key in keys)):
             made.append(STRATEGIES[name](*inner, **dict(zip(keys, values))))
     return list(dict.fromkeys(made))
+
+
+def upgrade(run) -> list[str]:
+    """Rewrite a Run read from an earlier version's results file in today's spelling, in place: old names
+    (ALIASES) and the params now options (MOVED_PARAMS, taken out of run.params, put on the strategies that
+    have the option), so its rows compare with today's. The changes made, as 'old -> new'."""
+    from gradcmp.strategies import strategy
+
+    moved = {MOVED_PARAMS[key]: run.params.pop(key) for key in list(run.params) if key in MOVED_PARAMS}
+    changes = []
+    for result in run.results:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SpellingNote)  # one note for the file, not one per row
+                value = strategy(result.strategy)
+                inner = getattr(value, "inner", value)
+                options = {option: given for option, given in moved.items() if option in inner.config}
+                if options:
+                    configured = inner.replace(**options)
+                    value = type(value)(configured) if value is not inner else configured
+        except ConfigError:
+            continue  # a name this version does not know (a plug-in's): left as it is
+        if value.label != result.strategy:
+            changes.append(f"{result.strategy} -> {value.label}")
+            result.strategy = value.label
+    return changes
 
 
 def _split(inside: str, text: str) -> list[str]:
