@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from gradcmp.results import Result, Run
+from gradcmp.records import Result, Run
 
 # Rel. errors within this factor of each other count as equally accurate: closer than that, the
 # difference is noise, not a property of the strategy.

@@ -22,7 +22,7 @@ from dataclasses import fields
 
 from gradcmp.config import ConfigError, check_settings, resolve_settings, thread_limits, torch_dtype_device
 from gradcmp.plugins import load as load_plugins
-from gradcmp.results import Run
+from gradcmp.records import Run
 
 
 def run(problem, strategies: str | Sequence | None = None, params: dict[str, Any] | None = None, *,
@@ -146,7 +146,7 @@ def _measure(preset, overrides, settings: dict, output, command, keep_gradients,
     """Plan, check every output and input, measure (the results file locked), compare; the finished Sweep.
     An interruption stops the sweep (the file says so) and passes on, carrying it as `.sweep`."""
     from gradcmp.presets import plan
-    from gradcmp.results import check_output, load_runs, output_lock
+    from gradcmp.storage import check_output, load_runs, output_lock
     from gradcmp.sweep import Sweep
 
     checked = resolve_settings(**{**preset.settings, **check_settings(settings)})
@@ -184,7 +184,7 @@ def compare(baseline: str | Path, current: str | Path, fail_on_regression: float
     gradcmp.gate.BaselineReport: its `failed` (a row regressed, or under a threshold nothing compared) is what
     `gradcmp compare` exits 1 on, and `nothing_compared` too."""
     from gradcmp.gate import against_baseline, machine_of
-    from gradcmp.results import load_runs
+    from gradcmp.storage import load_runs
 
     old_document, old_runs = load_runs(str(baseline))
     new_document, new_runs = load_runs(str(current))

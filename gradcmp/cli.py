@@ -342,7 +342,7 @@ def bench_command(preset, problems, strategies, sizes, params, output, baseline,
     2 bad input (nothing ran), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (the file keeps the finished rows).
     """
     from gradcmp.api import bench
-    from gradcmp.results import default_output
+    from gradcmp.storage import default_output
 
     if fail_on_regression is not None and not baseline:
         raise _usage(ConfigError("--fail-on-regression compares with a baseline: give --baseline OLD.json too"))

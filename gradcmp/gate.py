@@ -5,10 +5,11 @@ turns `failed` into the exit status.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from gradcmp.results import Comparison, Run, compare_runs
+from gradcmp.records import Result, Run
 
 
 def params_text(params: dict) -> str:
@@ -119,3 +120,50 @@ def against_baseline(path: str, old_runs: list[Run], new_runs: list[Run], old_ma
     regressions = [f"{c.run.problem} {params_text(c.run.params)} {c.new.strategy}"
                    for c in comparisons if threshold is not None and c.regressed(threshold)]
     return BaselineReport(path, threshold, comparisons, only_now, only_old, warnings, regressions, nothing)
+
+
+def row_key(run: Run, result: Result) -> tuple:
+    """What makes two rows the same measurement: problem, declared, strategy, dtype and device."""
+    return run.problem, tuple(sorted(run.params.items())), result.strategy, run.dtype, run.device
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One row measured in a baseline and again now; ratios are new / old (above 1: worse)."""
+
+    run: Run
+    old: Result
+    new: Result
+
+    @property
+    def time_ratio(self) -> float | None:
+        return _ratio(self.new.time_s, self.old.time_s)
+
+    @property
+    def memory_ratio(self) -> float | None:
+        return _ratio(self.new.peak_bytes, self.old.peak_bytes)
+
+    def regressed(self, threshold: float) -> bool:
+        return any(ratio is not None and ratio > threshold for ratio in (self.time_ratio, self.memory_ratio))
+
+
+def _ratio(new: float | None, old: float | None) -> float | None:
+    if new is None or old is None or old <= 0:
+        return None
+    return new / old if math.isfinite(new / old) else None
+
+
+def compare_runs(baseline: list[Run], current: list[Run]) -> tuple[list[Comparison], int, int]:
+    """Rows measured (status ok) in both, in the current order; and how many rows only one side has."""
+    old = {row_key(run, result): result for run in baseline for result in run.results if result.status == "ok"}
+    new_keys = set()
+    comparisons = []
+    for run in current:
+        for result in run.results:
+            if result.status != "ok":
+                continue
+            key = row_key(run, result)
+            new_keys.add(key)
+            if key in old:
+                comparisons.append(Comparison(run, old[key], result))
+    return comparisons, len(new_keys - old.keys()), len(old.keys() - new_keys)

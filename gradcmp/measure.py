@@ -25,7 +25,7 @@ from gradcmp import deadline
 from gradcmp.config import Budget
 from gradcmp.probes import call_with_saved_bytes, synchronize  # noqa: F401 -- re-exported for callers
 from gradcmp.problems.base import Instance
-from gradcmp.results import Result
+from gradcmp.records import Result
 from gradcmp.strategies.base import Skip, Strategy, check_memory
 
 

@@ -62,8 +62,8 @@ class Job:
 
     @property
     def info(self):
-        """What the records keep of the job's case (gradcmp.results.CaseInfo)."""
-        from gradcmp.results import CaseInfo
+        """What the records keep of the job's case (gradcmp.records.CaseInfo)."""
+        from gradcmp.records import CaseInfo
 
         return CaseInfo(self.case, self.sweep, self.tolerance, tuple(self.expect_failure))
 

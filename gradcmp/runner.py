@@ -5,7 +5,7 @@ from typing import Callable
 
 from gradcmp.config import DEFAULT_MEMORY_FRACTION, Budget, Settings, available_memory_bytes, torch_dtype_device
 from gradcmp.problems import Problem
-from gradcmp.results import Result, Run, machine_info
+from gradcmp.records import Result, Run, machine_info
 from gradcmp.strategies import Strategy
 from gradcmp.units import human_bytes
 

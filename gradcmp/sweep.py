@@ -15,7 +15,8 @@ from gradcmp.analysis import recommend, scaling_laws
 from gradcmp.config import Settings
 from gradcmp.gate import gate_failures, params_text, verdict
 from gradcmp.presets import Job, Preset
-from gradcmp.results import CaseInfo, Entry, Result, Run, default_output, load_runs, machine_info, write_json_atomic
+from gradcmp.records import CaseInfo, Entry, Result, Run, machine_info
+from gradcmp.storage import default_output, load_runs, write_json_atomic
 from gradcmp.version import VERSION
 
 FORMAT = "gradcmp-bench/1"

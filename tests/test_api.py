@@ -11,7 +11,7 @@ import gradcmp
 from gradcmp.cli import main
 from gradcmp.config import ConfigError, Param
 from gradcmp.problems import PROBLEMS, Instance, Problem
-from gradcmp.results import Run
+from gradcmp.records import Run
 
 FAST = {"threads": 1, "min_run_time": 0.005}
 

@@ -21,7 +21,9 @@ from gradcmp.report import export
 from gradcmp.sweep import Sweep
 
 from gradcmp.problems import PROBLEMS
-from gradcmp.results import CaseInfo, Entry, Result, Run, compare_runs, load_runs
+from gradcmp.gate import compare_runs
+from gradcmp.records import CaseInfo, Entry, Result, Run
+from gradcmp.storage import load_runs
 from gradcmp.strategies import STRATEGIES, strategy as configured
 
 ROOT = Path(__file__).resolve().parent.parent

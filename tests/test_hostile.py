@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from gradcmp import interrupt
 from gradcmp.analysis import scaling_laws
 from gradcmp.cli import main
-from gradcmp.results import Result, Run, default_output, dumps, load_runs
+from gradcmp.records import Result, Run, dumps
+from gradcmp.storage import default_output, load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--min-run-time", "0.002", "--threads", "1"]
@@ -199,7 +200,7 @@ def test_results_file_is_0644_with_no_temporary_left(tmp_path):
 
 def test_a_write_failing_mid_sweep_keeps_the_rows_in_a_fallback_file(tmp_path, monkeypatch):
     import gradcmp.sweep
-    from gradcmp.results import write_json_atomic
+    from gradcmp.storage import write_json_atomic
 
     output = tmp_path / "out.json"
     writes = []
@@ -642,7 +643,7 @@ def test_a_directory_made_read_only_mid_sweep_keeps_the_rows_and_ends_cleanly(tm
     import tempfile
 
     import gradcmp.sweep
-    from gradcmp.results import output_lock, write_json_atomic
+    from gradcmp.storage import output_lock, write_json_atomic
 
     output = tmp_path / "out.json"
     real_unlink = os.unlink

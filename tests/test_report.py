@@ -18,7 +18,7 @@ from gradcmp.problems import PROBLEMS
 from gradcmp.report import export
 from gradcmp.report.sheet import problem_sheet
 from gradcmp.report.table import comparison, list_tables, verdict_lines
-from gradcmp.results import CaseInfo, Entry, Result, Run
+from gradcmp.records import CaseInfo, Entry, Result, Run
 from gradcmp.strategies import STRATEGIES, strategy as configured
 from gradcmp.sweep import Sweep
 
@@ -171,7 +171,7 @@ def test_every_json_field_of_a_row_is_a_csv_column_and_a_checked_field():
     from dataclasses import fields
 
     from gradcmp.report.csvtext import COLUMNS
-    from gradcmp.results import RESULT_FIELDS
+    from gradcmp.records import RESULT_FIELDS
 
     declared = [f.name for f in fields(Result) if f.metadata.get("json", True)]
     assert list(RESULT_FIELDS) == declared

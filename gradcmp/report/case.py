@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gradcmp.report import cells
-from gradcmp.results import Result
+from gradcmp.records import Result
 
 # A cell: its text, and what it says beyond the text (the exporters choose how to show that):
 # "best" (fastest or leanest), "over" (over the tolerance), or the row's status.

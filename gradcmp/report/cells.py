@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from gradcmp.results import Result
+from gradcmp.records import Result
 from gradcmp.units import human_bytes, human_time
 
 # Fewer timed blocks than this give no spread worth printing: the cell shows the count instead.

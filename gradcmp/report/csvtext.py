@@ -1,6 +1,6 @@
 """The CSV exporter: one line per row, numbers unformatted (seconds, bytes); params, counters and notes as JSON.
 
-The columns are the run's identity, then every JSON field of a row (gradcmp.results.RESULT_FIELDS, from the
+The columns are the run's identity, then every JSON field of a row (gradcmp.records.RESULT_FIELDS, from the
 Result record itself, so the CSV carries what the JSON carries), then the case's tolerance.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import csv
 import io
 import json
 
-from gradcmp.results import RESULT_FIELDS
+from gradcmp.records import RESULT_FIELDS
 
 RUN_COLUMNS = ("case", "problem", "params", "dtype", "device", "threads")
 COLUMNS = (*RUN_COLUMNS, *RESULT_FIELDS, "tolerance")

@@ -2,7 +2,7 @@
 one configuration, no file) prints its one Run record, which `compare` and `--baseline` read too."""
 from __future__ import annotations
 
-from gradcmp.results import dumps
+from gradcmp.records import dumps
 
 
 def json_text(sweep) -> str:

@@ -104,7 +104,7 @@ def run_text(run, html: bool = False, width: int = 160) -> str:
     from rich.console import Console
 
     from gradcmp.analysis import recommend
-    from gradcmp.results import CaseInfo, Entry
+    from gradcmp.records import CaseInfo, Entry
 
     console = Console(width=width, record=True, file=io.StringIO(), force_terminal=html)
     console.print(case_table(case_view([Entry(CaseInfo(1), run)], recommend([run])), width))

@@ -1,19 +1,16 @@
-"""Plain records of what was measured, and their JSON form (the format scripts rely on)."""
+"""Plain records of what was measured and their schema: the JSON a results file holds (the format scripts
+rely on), every field declared once on its record. Nothing here reads or writes files (gradcmp.storage) or
+compares runs (gradcmp.gate)."""
 from __future__ import annotations
 
-import contextlib
 import copy
-import datetime
-import fcntl
 import json
 import math
 import os
 import platform
-import tempfile
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from gradcmp import paths
 from gradcmp.config import ConfigError
 from gradcmp.version import VERSION
 
@@ -190,64 +187,6 @@ def dumps(document: Any) -> str:
     return json.dumps(strict(document), indent=2, allow_nan=False)
 
 
-RESULTS_MODE = 0o644
-
-
-def write_json_atomic(path: str, document: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it over `path` (mode 0644).
-
-    The rename is atomic, so a reader (or a run killed mid-write) sees the old file or the new one,
-    never half of one; the temporary file is removed on every way out.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".gradcmp-", suffix=".json.tmp")
-    try:
-        os.fchmod(handle, RESULTS_MODE)
-        with os.fdopen(handle, "w") as file:
-            file.write(dumps(document) + "\n")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def default_output(name: str) -> str:
-    """results-NAME-<local time to the microsecond>-<pid>.json: two runs never pick the same name."""
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return f"results-{name}-{stamp}-{os.getpid()}.json"
-
-
-def check_output(path: str, protected: dict[str, str | None], others: dict[str, str | None] | None = None) -> None:
-    """ConfigError unless `path` can take a results file and `others` ({flag: path}: --save-gradients,
-    --plot) can be written beside it, none of them one of `protected` ({what: path}, e.g. the baseline,
-    the preset): gradcmp.paths.check_outputs, which states the rules."""
-    paths.check_outputs({"--output": path, **(others or {})}, protected)
-
-
-@contextlib.contextmanager
-def output_lock(path: str):
-    """Hold an exclusive lock on `path`'s sidecar `.NAME.lock` while the block runs, so two live runs
-    never write one results file; ConfigError naming the process that holds it."""
-    lock_path = paths.lock_path(path)
-    handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, RESULTS_MODE)
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(handle, 32).decode(errors="replace").strip() or "unknown"
-            raise ConfigError(f"--output {path} is being written by another gradcmp run (pid {holder}); "
-                              "wait for it or choose another file") from None
-        os.ftruncate(handle, 0)
-        os.write(handle, str(os.getpid()).encode())
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):  # tidied away meanwhile, or the directory made read-only
-                os.unlink(lock_path)
-    finally:
-        os.close(handle)
-
-
 _NUMBER = (int, float)
 # field -> the types it may hold (None: null allowed); a record missing a required field is no results file
 RUN_FIELDS = {"problem": (str,), "params": (dict,), "dtype": (str,), "device": (str,), "seed": (int,),
@@ -303,85 +242,15 @@ def _check_record(where: str, record: Any) -> None:
             raise ConfigError(f"{at}.status must be one of {', '.join(STATUSES)}, got {row['status']!r}")
 
 
-def _not_json(constant: str):
-    raise ValueError(f"{constant} is not strict JSON")
-
-
-def load_runs(path: str) -> tuple[dict[str, Any], list[Run]]:
-    """(the document, its Runs) from a `bench` results file or the JSON of `gradcmp run --format json`.
-
-    Every shape is checked before use: a file that is not one of these is one ConfigError naming the
-    file and the first thing wrong in it.
-    """
-    data = paths.read_input(path, "results file", paths.RESULTS_LIMIT)
-    try:
-        document = json.loads(data.decode("utf-8"), parse_constant=_not_json)
-    except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, or nested beyond reason
-        raise ConfigError(f"{path} is not a gradcmp results file: not JSON ({str(error)[:80]})") from None
-    try:
-        _check("the file", document, (dict,))
-        _check("machine", document.get("machine"), (dict, None))
-        if "runs" in document:
-            _check("runs", document["runs"], (list,))
-            for number, record in enumerate(document["runs"]):
-                _check_record(f"runs[{number}]", record)
-            records = document["runs"]
-        else:
-            _check_record("run", document)
-            records = [document]
-    except ConfigError as error:
-        raise ConfigError(f"{path} is not a gradcmp results file: {error}") from None
-    runs = [Run.from_json(record) for record in records]
-    from gradcmp.strategies.spelling import note, upgrade
-
-    renamed = sorted({change for run in runs for change in upgrade(run)})
-    if renamed:
-        note(f"{path} was written by an earlier gradcmp; its rows read as today's spelling: {'; '.join(renamed)}")
-    return document, runs
-
-
-def row_key(run: Run, result: Result) -> tuple:
-    """What makes two rows the same measurement: problem, declared, strategy, dtype and device."""
-    return run.problem, tuple(sorted(run.params.items())), result.strategy, run.dtype, run.device
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One row measured in a baseline and again now; ratios are new / old (above 1: worse)."""
-
-    run: Run
-    old: Result
-    new: Result
-
-    @property
-    def time_ratio(self) -> float | None:
-        return _ratio(self.new.time_s, self.old.time_s)
-
-    @property
-    def memory_ratio(self) -> float | None:
-        return _ratio(self.new.peak_bytes, self.old.peak_bytes)
-
-    def regressed(self, threshold: float) -> bool:
-        return any(ratio is not None and ratio > threshold for ratio in (self.time_ratio, self.memory_ratio))
-
-
-def _ratio(new: float | None, old: float | None) -> float | None:
-    if new is None or old is None or old <= 0:
-        return None
-    return new / old if math.isfinite(new / old) else None
-
-
-def compare_runs(baseline: list[Run], current: list[Run]) -> tuple[list[Comparison], int, int]:
-    """Rows measured (status ok) in both, in the current order; and how many rows only one side has."""
-    old = {row_key(run, result): result for run in baseline for result in run.results if result.status == "ok"}
-    new_keys = set()
-    comparisons = []
-    for run in current:
-        for result in run.results:
-            if result.status != "ok":
-                continue
-            key = row_key(run, result)
-            new_keys.add(key)
-            if key in old:
-                comparisons.append(Comparison(run, old[key], result))
-    return comparisons, len(new_keys - old.keys()), len(old.keys() - new_keys)
+def runs_of(document: Any) -> list[Run]:
+    """The Runs a results document holds (a bench file's `runs`, or one run's JSON), every shape checked
+    first: ConfigError saying the first thing wrong."""
+    _check("the file", document, (dict,))
+    _check("machine", document.get("machine"), (dict, None))
+    if "runs" in document:
+        _check("runs", document["runs"], (list,))
+        for number, record in enumerate(document["runs"]):
+            _check_record(f"runs[{number}]", record)
+        return [Run.from_json(record) for record in document["runs"]]
+    _check_record("run", document)
+    return [Run.from_json(document)]
