@@ -19,10 +19,10 @@ The backward solve needs x(t) too. Two ways to get it, one autograd.Function:
                 restart x from the recomputed state at every step, so no error is carried further
                 than one step. Fixed steps: the checkpoint schedule of options.schedule (uniform
                 segments, or Revolve's binomial one with single-step segments; gradcmp.ode.replay).
-                dopri5: one segment per observation interval. Memory: the checkpoints plus one
+                adaptive methods: one segment per observation interval. Memory: the checkpoints plus one
                 segment's states.
 Either way lambda and theta_bar are the continuous adjoint integrated by the forward's method
-(fixed steps: the same grid, reversed; dopri5: its own error control, adjoint_rtol / adjoint_atol,
+(fixed steps: the same grid, reversed; adaptive (dopri5, tsit5): its own error control, adjoint_rtol / adjoint_atol,
 and with `seminorm` theta_bar left out of the error norm). They agree with backprop through the
 solver (the discrete adjoint) to the method's order, not to rounding.
 """
@@ -132,7 +132,7 @@ def _scheduled_backward(plan, walker, field, y, states_bar, options, counters, n
 
 
 def _segments_backward(ctx, saved, rhs, params, field, y, states_bar, options, counters, norm):
-    """lambda and theta_bar back over each segment: x from its recomputed anchors (dopri5,
+    """lambda and theta_bar back over each segment: x from its recomputed anchors (adaptive,
     checkpointed) or solved backwards from the observed states (backsolve)."""
     n = states_bar[0].numel()
     for index in reversed(range(len(ctx.segments))):
@@ -225,7 +225,7 @@ def _observation_segments(system) -> list[Segment]:
 
 
 def _checkpointed_forward(system, theta, counters):
-    """dopri5: (states at the observation times, checkpoints stacked, segments), one segment per
+    """Adaptive methods: (states at the observation times, checkpoints stacked, segments), one segment per
     observation interval, with as many evenly spaced anchors as the forward solve accepted steps there."""
     rhs, z = system.solver_field(counters)
     params = system.parameters(theta)

@@ -16,12 +16,13 @@ from gradcmp.ode.schedules import SCHEDULES
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """How to solve: `steps` for the fixed-step methods; rtol, atol and max_steps for dopri5.
+    """How to solve: `steps` for the fixed-step methods; rtol, atol and max_steps for the adaptive ones
+    (dopri5, tsit5).
 
-    The adjoint strategies' backward dopri5 solve uses adjoint_rtol / adjoint_atol (0: the forward
+    The adjoint strategies' backward adaptive solve uses adjoint_rtol / adjoint_atol (0: the forward
     rtol / atol) and, with `seminorm`, leaves the parameter gradient out of its error norm.
     The checkpointing strategies keep `checkpoints` states (0: their sqrt(steps) default) placed by
-    `schedule` (gradcmp.ode.schedules; checkpoint with dopri5: every `checkpoints`-th accepted step); the reversible strategy couples its pair with `coupling`.
+    `schedule` (gradcmp.ode.schedules; checkpoint with an adaptive method: every `checkpoints`-th accepted step); the reversible strategy couples its pair with `coupling`.
     """
 
     method: str = "rk4"
@@ -50,9 +51,9 @@ def solver_knobs(steps: int = 100, method: str = "rk4") -> tuple[Knob, ...]:
     return (
         Knob("steps", steps, "steps of a fixed-step method over the whole horizon", minimum=1),
         Knob("method", method, "ODE solver", choices=tuple(SOLVERS)),
-        Knob("rtol", 1e-6, "dopri5 relative tolerance", above=0),
-        Knob("atol", 1e-8, "dopri5 absolute tolerance", above=0),
-        Knob("max_steps", 10_000, "dopri5 attempted steps before giving up", minimum=1),
+        Knob("rtol", 1e-6, "relative tolerance of the adaptive methods (dopri5, tsit5)", above=0),
+        Knob("atol", 1e-8, "absolute tolerance of the adaptive methods (dopri5, tsit5)", above=0),
+        Knob("max_steps", 10_000, "adaptive methods: attempted steps before giving up", minimum=1),
         Knob("adjoint_rtol", 0.0, "rtol of the adjoint's backward dopri5 solve (0: same as rtol)", minimum=0),
         Knob("adjoint_atol", 0.0, "atol of the adjoint's backward dopri5 solve (0: same as atol)", minimum=0),
         Knob("seminorm", False, "adjoint, dopri5: leave the parameter gradient out of the backward error norm"),
