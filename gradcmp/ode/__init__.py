@@ -9,9 +9,10 @@ from gradcmp.ode.euler import SOLVER as EULER
 from gradcmp.ode.midpoint import SOLVER as MIDPOINT
 from gradcmp.ode.reversible_heun import SOLVER as REVERSIBLE_HEUN
 from gradcmp.ode.rk4 import SOLVER as RK4
+from gradcmp.ode.sdirk3 import SOLVER as SDIRK3
 from gradcmp.ode.tsit5 import SOLVER as TSIT5
 
-SOLVERS = {solver.name: solver for solver in (EULER, MIDPOINT, RK4, DOPRI5, TSIT5, REVERSIBLE_HEUN)}
+SOLVERS = {solver.name: solver for solver in (EULER, MIDPOINT, RK4, DOPRI5, TSIT5, SDIRK3, REVERSIBLE_HEUN)}
 
 
 def odeint(f, x0, times, method: str = "rk4", *, steps: int = 100, rtol: float = 1e-6,

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch.autograd.function import once_differentiable
 
-from gradcmp.ode import OdeError, odeint, rms_norm
+from gradcmp.ode import SOLVERS, OdeError, odeint, rms_norm
 from gradcmp.ode.fixed_step import fixed_grid
 from gradcmp.ode.replay import checkpointed_forward, own_graph
 
@@ -58,7 +58,17 @@ def adjoint_trajectory(system, theta, counters, checkpointed: bool = False):
     checkpoints (checkpointed), never a step's activations. Counters: nfe_fwd, steps_accepted and
     steps_rejected of the forward solve; nfe_bwd (every vector-field call of the backward pass,
     recomputation included), steps_accepted_bwd and steps_rejected_bwd of the backward solve.
+
+    An implicit method (sdirk3) is refused with Skip: its Newton iterations on the backward solve need
+    the Jacobian of the augmented field, i.e. a forward-mode derivative of a VJP, and torch.func's VJP
+    refuses to run under the saved-tensor hooks this backward pass and the measurement install.
     """
+    if SOLVERS[system.options.method].implicit:
+        from gradcmp.strategies.base import Skip
+
+        raise Skip(f"the continuous adjoint's backward solve with the implicit method {system.options.method} "
+                   "is not supported (its Newton iterations would differentiate the VJP); backprop and "
+                   "checkpoint differentiate through it")
     return _Adjoint.apply(theta, system, counters, checkpointed)
 
 

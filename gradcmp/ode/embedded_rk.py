@@ -83,6 +83,7 @@ class EmbeddedRK:
     order: int
     tableau: Tableau
     adaptive = True
+    implicit = False
 
     @property
     def stages(self) -> int:
