@@ -59,15 +59,18 @@ def adjoint_trajectory(system, theta, counters, checkpointed: bool = False):
     steps_rejected of the forward solve; nfe_bwd (every vector-field call of the backward pass,
     recomputation included), steps_accepted_bwd and steps_rejected_bwd of the backward solve.
 
-    An implicit method (sdirk3) is refused with Skip: its Newton iterations on the backward solve need
-    the Jacobian of the augmented field, i.e. a forward-mode derivative of a VJP, and torch.func's VJP
-    refuses to run under the saved-tensor hooks this backward pass and the measurement install.
+    An implicit method (sdirk3) is refused with Skip. Its backward solve would integrate x backwards
+    with lambda, even over one step (adjoint-checkpoint): on the stiff systems an implicit method is for,
+    the Newton matrix I - gamma dt J of that backward x is (near) singular wherever dt times a decay
+    rate nears 1/gamma. The fix is an interpolating adjoint, x from the forward pass's dense output
+    rather than solved backwards; not written. (Also, Newton on the augmented field would differentiate
+    its VJP, which torch.func will not do under this backward pass's saved-tensor hooks.)
     """
     if SOLVERS[system.options.method].implicit:
         from gradcmp.strategies.base import Skip
 
-        raise Skip(f"the continuous adjoint's backward solve with the implicit method {system.options.method} "
-                   "is not supported (its Newton iterations would differentiate the VJP); backprop and "
+        raise Skip(f"the continuous adjoint solves x backwards, which the implicit method {system.options.method} "
+                   "cannot do on a stiff system (an interpolating adjoint is not written); backprop and "
                    "checkpoint differentiate through it")
     return _Adjoint.apply(theta, system, counters, checkpointed)
 
