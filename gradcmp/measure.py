@@ -23,6 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from gradcmp import deadline
 from gradcmp.config import Budget
+from gradcmp.ode.base import MethodUnsupported
 from gradcmp.probes import call_with_saved_bytes, synchronize  # noqa: F401 -- re-exported for callers
 from gradcmp.problems.base import Instance
 from gradcmp.results import Result
@@ -240,7 +241,7 @@ def measure_strategy(strategy: Strategy, instance: Instance, budget: Budget, thr
         if keep_gradient:
             row.gradient = gradient.detach()
         del gradient
-    except (Skip, deadline.OverTime) as skip:
+    except (Skip, deadline.OverTime, MethodUnsupported) as skip:
         return unmeasured("skipped", str(skip))
     except Exception as error:  # a solver that diverged, an out-of-memory, ...: reported, not raised
         return unmeasured("failed", deadline.describe(error))

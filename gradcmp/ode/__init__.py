@@ -3,7 +3,7 @@
 A solver is one module exposing SOLVER; a new one is one module plus one line in SOLVERS.
 Nothing here imports torch at module level (problems read SOLVERS for their knob choices).
 """
-from gradcmp.ode.base import OdeError, OdeStats, rms_norm
+from gradcmp.ode.base import MethodUnsupported, OdeError, OdeStats, rms_norm
 from gradcmp.ode.dopri5 import SOLVER as DOPRI5
 from gradcmp.ode.euler import SOLVER as EULER
 from gradcmp.ode.midpoint import SOLVER as MIDPOINT
@@ -46,4 +46,4 @@ def odeint(f, x0, times, method: str = "rk4", *, steps: int = 100, rtol: float =
     return solver.integrate(f, x0, times, steps)
 
 
-__all__ = ["OdeError", "OdeStats", "SOLVERS", "odeint", "rms_norm"]
+__all__ = ["MethodUnsupported", "OdeError", "OdeStats", "SOLVERS", "odeint", "rms_norm"]

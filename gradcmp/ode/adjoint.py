@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch.autograd.function import once_differentiable
 
-from gradcmp.ode import SOLVERS, OdeError, odeint, rms_norm
+from gradcmp.ode import SOLVERS, MethodUnsupported, OdeError, odeint, rms_norm
 from gradcmp.ode.fixed_step import fixed_grid
 from gradcmp.ode.replay import checkpointed_forward, own_graph
 
@@ -59,7 +59,7 @@ def adjoint_trajectory(system, theta, counters, checkpointed: bool = False):
     steps_rejected of the forward solve; nfe_bwd (every vector-field call of the backward pass,
     recomputation included), steps_accepted_bwd and steps_rejected_bwd of the backward solve.
 
-    An implicit method (sdirk3) is refused with Skip. Its backward solve would integrate x backwards
+    An implicit method (sdirk3) is refused with MethodUnsupported (a skipped row). Its backward solve would integrate x backwards
     with lambda, even over one step (adjoint-checkpoint): on the stiff systems an implicit method is for,
     the Newton matrix I - gamma dt J of that backward x is (near) singular wherever dt times a decay
     rate nears 1/gamma. The fix is an interpolating adjoint, x from the forward pass's dense output
@@ -67,9 +67,7 @@ def adjoint_trajectory(system, theta, counters, checkpointed: bool = False):
     its VJP, which torch.func will not do under this backward pass's saved-tensor hooks.)
     """
     if SOLVERS[system.options.method].implicit:
-        from gradcmp.strategies.base import Skip
-
-        raise Skip(f"the continuous adjoint solves x backwards, which the implicit method {system.options.method} "
+        raise MethodUnsupported(f"the continuous adjoint solves x backwards, which the implicit method {system.options.method} "
                    "cannot do on a stiff system (an interpolating adjoint is not written); backprop and "
                    "checkpoint differentiate through it")
     return _Adjoint.apply(theta, system, counters, checkpointed)

@@ -6,6 +6,12 @@ class OdeError(RuntimeError):
     """A solve that cannot finish (too many steps, step size underflow); its message is one line."""
 
 
+class MethodUnsupported(OdeError):
+    """A way of differentiating a solve that cannot take this method (the adjoint with an implicit
+    one). Measurement reports the row skipped with this one-line message, as a strategy's Skip (which
+    gradcmp.ode, below the strategies, cannot import)."""
+
+
 @dataclass
 class OdeStats:
     """Work one solve did: vector-field evaluations and steps (rejected: adaptive methods only)."""
