@@ -59,6 +59,15 @@ def newton(f, t, s, y, h, iterations: int = NEWTON_ITERATIONS):
 
 
 def step(f, t, x, dt):
+    """x1 from x over one step. torch.compile does not trace it (torch.compiler.disable): inductor crashed
+    the process (segfault, torch 2.13, CPU) compiling its linear solves, so a compiled strategy runs the
+    step eagerly between its compiled parts."""
+    import torch
+
+    return torch.compiler.disable(_step)(f, t, x, dt)
+
+
+def _step(f, t, x, dt):
     h = GAMMA * dt
     ks, y = [], x
     for node, row in zip(C, A):
