@@ -13,6 +13,7 @@ ODE_PROBLEMS = [name for name, problem in PROBLEMS.items() if "ode" in problem.p
 SMALL = {"neural-ode": {"dim": 2, "hidden": 8, "batch": 4}, "linear-ode": {"n": 3, "batch": 2},
          "lotka-volterra": {},  # its default reference (about 2 s) is cached and shared
          "stiff-linear": {"n": 4, "batch": 2},
+         "brusselator": {"n": 3, "alpha": 0.1, "T": 0.25, "obs": 2},
          "cubic-regression": {"points": 8, "hidden": 4, "method": "rk4"}}
 CPU = torch.device("cpu")
 
@@ -130,7 +131,7 @@ def invoke(*args):
 
 @pytest.mark.parametrize("param, message", [
     ("steps=0", "steps must be >= 1, got 0"),
-    ("method=rk5", "method must be one of euler, midpoint, rk4, dopri5, reversible_heun, got 'rk5'"),
+    ("method=rk5", "method must be one of euler, midpoint, rk4, dopri5, tsit5, sdirk3, reversible_heun, got 'rk5'"),
     ("rtol=0", "rtol must be > 0, got 0.0"),
     ("atol=-1e-9", "atol must be > 0, got -1e-09"),
     ("T=0", "T must be > 0, got 0.0"),

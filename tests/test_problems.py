@@ -74,7 +74,7 @@ def test_list_problem_shows_each_params_help_default_and_range_and_the_strategie
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     row = next(line for line in lines if "│ method " in line)
-    assert "rk4" in row and "one of euler, midpoint, rk4, dopri5, reversible_heun" in row and "ODE solver" in row
+    assert "rk4" in row and "one of euler, midpoint, rk4, dopri5, tsit5, sdirk3, reversible_heun" in row and "ODE solver" in row
     assert any("│ T " in line and "number > 0" in line and "horizon" in line for line in lines)
     assert any("│ backprop " in line for line in lines) and not any("│ numpy-vjp " in line for line in lines)
     assert "not applicable to linear-ode: numpy-vjp, numpy-jvp (they need a problem with a numpy twin" in result.output

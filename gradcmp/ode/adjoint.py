@@ -19,10 +19,10 @@ The backward solve needs x(t) too. Two ways to get it, one autograd.Function:
                 restart x from the recomputed state at every step, so no error is carried further
                 than one step. Fixed steps: the checkpoint schedule of options.schedule (uniform
                 segments, or Revolve's binomial one with single-step segments; gradcmp.ode.replay).
-                dopri5: one segment per observation interval. Memory: the checkpoints plus one
+                adaptive methods: one segment per observation interval. Memory: the checkpoints plus one
                 segment's states.
 Either way lambda and theta_bar are the continuous adjoint integrated by the forward's method
-(fixed steps: the same grid, reversed; dopri5: its own error control, adjoint_rtol / adjoint_atol,
+(fixed steps: the same grid, reversed; adaptive (dopri5, tsit5): its own error control, adjoint_rtol / adjoint_atol,
 and with `seminorm` theta_bar left out of the error norm). They agree with backprop through the
 solver (the discrete adjoint) to the method's order, not to rounding.
 """
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch.autograd.function import once_differentiable
 
-from gradcmp.ode import OdeError, odeint, rms_norm
+from gradcmp.ode import SOLVERS, OdeError, odeint, rms_norm
 from gradcmp.ode.fixed_step import fixed_grid
 from gradcmp.ode.replay import checkpointed_forward, own_graph
 
@@ -58,7 +58,19 @@ def adjoint_trajectory(system, theta, counters, checkpointed: bool = False):
     checkpoints (checkpointed), never a step's activations. Counters: nfe_fwd, steps_accepted and
     steps_rejected of the forward solve; nfe_bwd (every vector-field call of the backward pass,
     recomputation included), steps_accepted_bwd and steps_rejected_bwd of the backward solve.
+
+    An implicit method (sdirk3) is refused (the adjoint strategies declare the "explicit-method" need, so
+    their rows are skipped before any work). Its backward solve would integrate x backwards
+    with lambda, even over one step (adjoint-checkpoint): on the stiff systems an implicit method is for,
+    the Newton matrix I - gamma dt J of that backward x is (near) singular wherever dt times a decay
+    rate nears 1/gamma. The fix is an interpolating adjoint, x from the forward pass's dense output
+    rather than solved backwards; not written. (Also, Newton on the augmented field would differentiate
+    its VJP, which torch.func will not do under this backward pass's saved-tensor hooks.)
     """
+    if SOLVERS[system.options.method].implicit:
+        raise OdeError(f"the continuous adjoint solves x backwards, which the implicit method {system.options.method} "
+                   "cannot do on a stiff system (an interpolating adjoint is not written); backprop and "
+                   "checkpoint differentiate through it")
     return _Adjoint.apply(theta, system, counters, checkpointed)
 
 
@@ -132,7 +144,7 @@ def _scheduled_backward(plan, walker, field, y, states_bar, options, counters, n
 
 
 def _segments_backward(ctx, saved, rhs, params, field, y, states_bar, options, counters, norm):
-    """lambda and theta_bar back over each segment: x from its recomputed anchors (dopri5,
+    """lambda and theta_bar back over each segment: x from its recomputed anchors (adaptive,
     checkpointed) or solved backwards from the observed states (backsolve)."""
     n = states_bar[0].numel()
     for index in reversed(range(len(ctx.segments))):
@@ -225,7 +237,7 @@ def _observation_segments(system) -> list[Segment]:
 
 
 def _checkpointed_forward(system, theta, counters):
-    """dopri5: (states at the observation times, checkpoints stacked, segments), one segment per
+    """Adaptive methods: (states at the observation times, checkpoints stacked, segments), one segment per
     observation interval, with as many evenly spaced anchors as the forward solve accepted steps there."""
     rhs, z = system.solver_field(counters)
     params = system.parameters(theta)

@@ -30,13 +30,16 @@ class FixedStep:
     """A one-step method with a constant step size: `step(f, t, x, dt)` advances x from t to t + dt.
 
     Cost: `stages` vector-field evaluations per step. Under autograd every step's stages stay
-    saved for backward (gradcmp.ode.replay keeps only checkpoints instead).
+    saved for backward (gradcmp.ode.replay keeps only checkpoints instead). `implicit`: each step
+    solves equations in f with its Jacobian (torch.func.jacfwd), so f must be differentiable by
+    torch.func.jvp (no torch.autograd.grad inside it).
     """
 
     name: str
     order: int
     stages: int
     step: Callable
+    implicit: bool = False
     adaptive = False
 
     def integrate(self, f, x0, times, steps: int):

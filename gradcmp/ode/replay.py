@@ -1,5 +1,5 @@
 """A solve differentiated by replaying a checkpoint schedule (gradcmp.ode.schedules) over its steps:
-a fixed-step method's grid, or the steps a dopri5 solve accepted (recorded as it ran).
+a fixed-step method's grid, or the steps an adaptive (dopri5, tsit5) solve accepted (recorded as it ran).
 
 The forward pass records nothing: it keeps the schedule's checkpoints. The backward pass reruns
 steps from them, records each reversed stretch with autograd and backpropagates through it, so
@@ -48,10 +48,10 @@ def checkpointed_forward(system, f, z0, counters):
     """(states at the observation times, stacked; Plan; the kept states), nothing recorded.
 
     Fixed steps: the schedule `options.schedule` with `options.checkpoints` slots over the grid.
-    dopri5: the solve runs once, under error control, recording each accepted step (t, dt) and
-    keeping the state every `options.checkpoints`-th accepted step (0: each, as ACA does) and at
-    each observation; the backward pass replays those steps exactly (uniform segments), so the
-    gradient is backprop's through the same accepted steps.
+    Adaptive methods (dopri5, tsit5): the solve runs once, under error control, recording each
+    accepted step (t, dt) and keeping the state every `options.checkpoints`-th accepted step (0: each,
+    as ACA does) and at each observation; the backward pass replays those steps exactly (uniform
+    segments, through the solver's `step`), so the gradient is backprop's through the same accepted steps.
     """
     options = system.options
     if options.adaptive:

@@ -41,6 +41,7 @@ class ReversibleHeun:
     order: int = 2
     stages: int = 1
     adaptive = False
+    implicit = False
 
     def integrate(self, f, x0, times, steps: int):
         """(y at every time in `times`, stacked along a new first axis; OdeStats)."""

@@ -15,14 +15,14 @@ from gradcmp.ode import SOLVERS, odeint
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """How to solve: `steps` for the fixed-step methods; rtol, atol and max_steps for dopri5 (the
-    problem's params, SOLVER_PARAMS).
+    """How to solve: `steps` for the fixed-step methods; rtol, atol and max_steps for the adaptive
+    ones, dopri5 and tsit5 (the problem's params, SOLVER_PARAMS).
 
     The rest are set by the strategy that solves (Strategy.solver_options), never by the problem: the
-    adjoint's backward dopri5 solve uses adjoint_rtol / adjoint_atol (0: the forward rtol / atol) and,
+    adjoint's backward adaptive solve uses adjoint_rtol / adjoint_atol (0: the forward rtol / atol) and,
     with `seminorm`, leaves the parameter gradient out of its error norm; the checkpointing strategies
     keep `checkpoints` states (0: their sqrt(steps) default) placed by `schedule`
-    (gradcmp.ode.schedules; checkpoint with dopri5: every `checkpoints`-th accepted step); the
+    (gradcmp.ode.schedules; checkpoint with an adaptive method: every `checkpoints`-th accepted step); the
     reversible strategy couples its pair with `coupling`.
     """
 
@@ -56,9 +56,9 @@ def solver_params(steps: int = 100, method: str = "rk4") -> tuple[Param, ...]:
     return (
         Param("steps", steps, "steps of a fixed-step method over the whole horizon", minimum=1),
         Param("method", method, "ODE solver", choices=tuple(SOLVERS)),
-        Param("rtol", 1e-6, "dopri5 relative tolerance", above=0),
-        Param("atol", 1e-8, "dopri5 absolute tolerance", above=0),
-        Param("max_steps", 10_000, "dopri5 attempted steps before giving up", minimum=1),
+        Param("rtol", 1e-6, "relative tolerance of the adaptive methods (dopri5, tsit5)", above=0),
+        Param("atol", 1e-8, "absolute tolerance of the adaptive methods (dopri5, tsit5)", above=0),
+        Param("max_steps", 10_000, "adaptive methods: attempted steps before giving up", minimum=1),
     )
 
 

@@ -1,6 +1,7 @@
 """The problem registry: one line per problem. A new problem is one module plus one line here."""
 from gradcmp.config import unknown
 from gradcmp.problems.base import CAPABILITIES, Instance, Problem, ode_instance
+from gradcmp.problems.brusselator import PROBLEM as BRUSSELATOR
 from gradcmp.problems.cubic_regression import PROBLEM as CUBIC_REGRESSION
 from gradcmp.problems.inv_norm import PROBLEM as INV_NORM
 from gradcmp.problems.mlp import PROBLEM as MLP
@@ -24,6 +25,7 @@ PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
     LINEAR_ODE,
     LOTKA_VOLTERRA,
     STIFF_LINEAR,
+    BRUSSELATOR,
     CUBIC_REGRESSION,
     GMM,
     LSTM,

@@ -28,7 +28,7 @@ class Adjoint(Strategy):
     description = "continuous adjoint, backsolve: x solved backwards with lambda; memory flat in steps"
     options = BACKWARD_OPTIONS
     solver_options = BACKWARD_SOLVER_OPTIONS
-    needs = frozenset({"ode"})
+    needs = frozenset({"ode", "explicit-method"})
     autograd = True
     checkpointed = False
 

@@ -65,9 +65,20 @@ def _jax_twin(problem, instance):
     return None
 
 
-def _torchdiffeq_method(problem, instance):
-    if instance is not None and instance.ode.options.method not in ("euler", "midpoint", "rk4", "dopri5"):
-        return f"needs a method torchdiffeq has (euler, midpoint, rk4, dopri5), not {instance.ode.options.method}"
+def _methods(who: str, *methods: str) -> Callable:
+    """The reason check of a need for one of `methods` (those `who` has)."""
+    def reason(problem, instance):
+        if instance is not None and instance.ode.options.method not in methods:
+            return f"needs a method {who} has ({', '.join(methods)}), not {instance.ode.options.method}"
+        return None
+    return reason
+
+
+def _explicit(problem, instance):
+    if instance is not None and _solver(instance).implicit:
+        return (f"solves x backwards, which the implicit method {instance.ode.options.method} cannot do on a "
+                "stiff system (an interpolating adjoint would take x from the forward pass; backprop and "
+                "checkpoint differentiate through it)")
     return None
 
 
@@ -111,7 +122,11 @@ NEEDS: dict[str, Need] = {
     "jax-twin": Need("a JAX twin of the ODE", _jax_twin),
     "jax-device": Need("a JAX backend for the run's device", _jax_device),
     "even-steps": Need("one step size over the whole fixed-step grid", _even_steps),
-    "torchdiffeq-method": Need("a method torchdiffeq has", _torchdiffeq_method),
+    "explicit-method": Need("an explicit ODE method (x is solved backwards)", _explicit),
+    "torchdiffeq-method": Need("a method torchdiffeq has", _methods("torchdiffeq", "euler", "midpoint", "rk4", "dopri5")),
+    "diffrax-method": Need("a method gradcmp maps to diffrax's",
+                           _methods("the diffrax peer", "euler", "midpoint", "rk4", "dopri5", "tsit5",
+                                    "reversible_heun")),
     "torchdiffeq": _installed("torchdiffeq", extra="peers"),
     "jax": _installed("jax", "diffrax", "equinox", extra="jax"),
 }

@@ -68,7 +68,7 @@ class Compiled(Strategy):
         return Compiled(self.inner.replace(**values))
 
     def requirements(self):
-        return self.inner.requirements() | {"fixed-step", "single-state"}
+        return self.inner.requirements() | {"fixed-step", "single-state", "explicit-method"}
 
     def system(self, instance):
         return self.inner.system(instance)

@@ -94,7 +94,7 @@ def _solve_settings(options, times, adjoint: str, dtype) -> dict:
     _, jnp, diffrax = _jax()
     step_ts = jnp.asarray(times, dtype)
     if options.adaptive:
-        settings = dict(solver=diffrax.Dopri5(), dt0=None, max_steps=options.max_steps,
+        settings = dict(solver=diffrax.Tsit5() if options.method == "tsit5" else diffrax.Dopri5(), dt0=None, max_steps=options.max_steps,
                         stepsize_controller=diffrax.ClipStepSizeController(
                             diffrax.PIDController(rtol=options.rtol, atol=options.atol), step_ts=step_ts))
     else:
@@ -183,7 +183,7 @@ class DiffraxPeer(Strategy):
                    "checkpoint), direct (peer of backprop) or backsolve (peer of adjoint); extra: jax")
     options = (Param("adjoint", "checkpoint", "diffrax's adjoint", choices=ADJOINTS), *BACKWARD_OPTIONS)
     solver_options = BACKWARD_SOLVER_OPTIONS
-    needs = frozenset({"ode", "jax", "jax-twin", "jax-device"})
+    needs = frozenset({"ode", "jax", "jax-twin", "jax-device", "diffrax-method"})
 
     def check_config(self):
         backward = {key: value for key, value in self.config.items() if key != "adjoint"}
