@@ -24,6 +24,7 @@ SMALL = {"neural-ode": {"batch": 3, "hidden": 5, "obs": 2, "steps": 6},
          "linear-ode": {"n": 3, "steps": 5},
          "lotka-volterra": {"T": 1.0, "obs": 2, "steps": 8},
          "stiff-linear": {"n": 3, "stiffness": 2.0, "steps": 8},
+         "brusselator": {"n": 3, "alpha": 0.1, "T": 0.1, "obs": 1, "steps": 10},  # mild, as in smoke
          "cubic-regression": {"points": 4, "hidden": 3, "steps": 6}}
 
 

@@ -18,12 +18,12 @@ TOLERANCE_64 = {"finite-diff": 1e-5}
 TOLERANCE_32 = {"finite-diff": 5e-2}
 
 
-def applicable_pairs():
+def applicable_pairs(compiled: bool = True):
     """(strategy, problem) for every configuration and problem that apply; one that compiles (a JIT peer, a
     compiled form: it reports its own compile figures) compiles afresh in every test, seconds to minutes
-    each, so its pairs are marked slow (CI runs them)."""
+    each, so its pairs are marked slow (CI runs them). compiled=False leaves the compiled forms out."""
     for problem in PROBLEMS.values():
-        for strategy in configurations(compile=True):
+        for strategy in configurations(compile=compiled):
             if strategy.applies_to(problem) is None:
                 compiles = type(strategy).own_measurements is not Strategy.own_measurements
                 yield pytest.param(strategy.label, problem.name, id=f"{strategy.label}-{problem.name}",
@@ -39,7 +39,11 @@ def gradient_of(strategy_name, instance, problem_name):
 
 
 @pytest.mark.parametrize("strategy_name, problem_name", list(applicable_pairs()))
-def test_float64_gradient_matches_the_reference(small_instance, strategy_name, problem_name):
+def test_float64_gradient_matches_the_reference(small_instance, strategy_name, problem_name, monkeypatch):
+    from gradcmp.strategies import compiled_adjoint, compiled_sweep
+
+    for module in (compiled_sweep, compiled_adjoint):  # compiled forms: chunks of 2 steps, small graphs to compile
+        monkeypatch.setattr(module, "CHUNK", 2)
     instance = small_instance(problem_name)
     gradient = gradient_of(strategy_name, instance, problem_name)
     assert gradient.shape == instance.x.shape
@@ -47,7 +51,7 @@ def test_float64_gradient_matches_the_reference(small_instance, strategy_name, p
     assert rel_error < TOLERANCE_64.get(strategy_name, 1e-8)
 
 
-@pytest.mark.parametrize("strategy_name, problem_name", list(applicable_pairs()))
+@pytest.mark.parametrize("strategy_name, problem_name", list(applicable_pairs(compiled=False)))
 def test_float32_gradient_is_within_single_precision(small_instance, strategy_name, problem_name):
     instance = small_instance(problem_name, torch.float32)
     gradient = gradient_of(strategy_name, instance, problem_name)

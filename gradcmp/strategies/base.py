@@ -104,13 +104,13 @@ def _jax_device(problem, instance):
     return None
 
 
-def _installed(*modules: str, extra: str) -> Need:
+def _installed(*modules: str, extra: str, packages: str) -> Need:
     def reason(problem, instance):
         missing = [name for name in modules if importlib.util.find_spec(name) is None]
         if not missing:
             return None
         return (f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed; "
-                f"pip install -e '.[{extra}]' (or pip install {' '.join(modules)})")
+                f"pip install -e '.[{extra}]' (or pip install {packages})")
     return Need(f"{', '.join(modules)} installed (extra: {extra})", reason, install=True)
 
 
@@ -127,8 +127,8 @@ NEEDS: dict[str, Need] = {
     "diffrax-method": Need("a method gradcmp maps to diffrax's",
                            _methods("the diffrax peer", "euler", "midpoint", "rk4", "dopri5", "tsit5",
                                     "reversible_heun")),
-    "torchdiffeq": _installed("torchdiffeq", extra="peers"),
-    "jax": _installed("jax", "diffrax", "equinox", extra="jax"),
+    "torchdiffeq": _installed("torchdiffeq", extra="peers", packages="torchdiffeq"),
+    "jax": _installed("jax", "diffrax", "equinox", extra="jax", packages="jax jaxlib diffrax equinox"),
 }
 
 
