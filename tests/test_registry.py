@@ -34,7 +34,7 @@ def registered(monkeypatch):
 def test_its_spelling_reads_and_writes_with_no_code_of_its_own(registered):
     assert [value.label for value in parse("scaled-vjp(factor=2,3)")] == ["scaled-vjp(factor=2)",
                                                                          "scaled-vjp(factor=3)"]
-    assert strategy("scaled-vjp(factor=1)") == ScaledVjp() and ScaledVjp().label == "scaled-vjp"
+    assert strategy("scaled-vjp(factor=1)") == ScaledVjp() == strategy("scaled-vjp()") and ScaledVjp().label == "scaled-vjp"
     with pytest.raises(ConfigError, match="scaled-vjp: factor must be > 0, got 0.0"):
         strategy("scaled-vjp(factor=0)")
     with pytest.raises(ConfigError, match=r"unknown option 'facter' for strategy scaled-vjp \(did you mean factor\?\)"):

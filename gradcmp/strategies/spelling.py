@@ -63,7 +63,7 @@ def parse(text: str) -> list:
     name, rest = match.group(), spec[match.end():].strip()
     if name not in STRATEGIES:
         raise unknown("strategy", name, STRATEGIES)
-    if not rest:
+    if rest.replace(" ", "") in ("", "()"):
         return [STRATEGIES[name]()]
     if not (rest.startswith("(") and rest.endswith(")")):
         raise ConfigError(f"strategy {text!r}: options go in parentheses after the name, e.g. {name}(KEY=VALUE)")
