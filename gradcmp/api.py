@@ -14,11 +14,10 @@ arguments raises gradcmp.config.ConfigError (a ValueError) with one line, before
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, Sequence
-
 import contextlib
 from dataclasses import fields
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from gradcmp.config import ConfigError, check_settings, resolve_settings, thread_limits, torch_dtype_device
 from gradcmp.plugins import load as load_plugins
@@ -71,8 +70,7 @@ def one_job(problem, strategies=None, params: dict[str, Any] | None = None,
                 params={key: (value,) for key, value in given.items() if not isinstance(value, str)})
     text = {key: [value] for key, value in given.items() if isinstance(value, str)}  # typed as on the command line
     return _measure(Preset("run", "command line", cases=(case,)), {"params": text, "keep_inapplicable": True},
-                    settings, None, list(command),
-                    keep_gradients)
+                    settings, None, list(command), keep_gradients)
 
 
 def bench(preset_or_cases: str | Path | Sequence[dict], *, problems: Sequence[str] | None = None,

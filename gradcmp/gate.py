@@ -123,7 +123,7 @@ def against_baseline(path: str, old_runs: list[Run], new_runs: list[Run], old_ma
 
 
 def row_key(run: Run, result: Result) -> tuple:
-    """What makes two rows the same measurement: problem, declared, strategy, dtype and device."""
+    """What makes two rows the same measurement: problem, params, strategy, dtype and device."""
     return run.problem, tuple(sorted(run.params.items())), result.strategy, run.dtype, run.device
 
 

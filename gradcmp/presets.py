@@ -1,7 +1,7 @@
 """Presets: a benchmark sweep written in TOML, checked whole before anything runs.
 
 Reading a file (`load_preset`) checks its structure: known keys, right types. Planning it (`plan`)
-checks it against the registries (problems, strategies, declared) and expands each case's sweep into
+checks it against the registries (problems, strategies, params) and expands each case's sweep into
 Jobs, the problem configurations `run_problem` measures. Every error names the file and the key.
 Nothing here imports torch.
 """

@@ -63,7 +63,7 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
     import torch
 
     from gradcmp import deadline
-    from gradcmp.measure import thaw, time_repeats
+    from gradcmp.measure import measure_strategy, thaw, time_repeats
     from gradcmp.strategies.base import Skip
 
     dtype, device = torch_dtype_device(settings.dtype, settings.device)
@@ -97,29 +97,21 @@ def run_problem(problem: Problem, params: dict, chosen: list[tuple[Strategy, str
         except Exception:  # e.g. an ODE solve that gives up: each strategy meets it and reports it as failed
             pass
     try:
-        _rows(problem, instance, chosen, blocked, budget, settings, primal_time, keep_gradients, run, on_result)
+        for strategy, reason in chosen:
+            if reason:
+                result = Result(strategy.label, "skipped", reason=reason,
+                                not_applicable=strategy.applies_to(problem) is not None)
+            elif blocked:
+                result = Result(strategy.label, *blocked)
+            elif late := strategy.applies_to(problem, instance):  # a need only the built instance tells
+                result = Result(strategy.label, "skipped", reason=late, not_applicable=True)
+            else:
+                result = measure_strategy(strategy, instance, budget, settings.threads,
+                                          settings.min_run_time, primal_time, keep_gradients)
+            run.results.append(result)
+            on_result(result)
     finally:
         thaw()
     run.info["process RSS"] = (f"{human_bytes(rss_baseline)} at the start, "
                                f"{human_bytes(max(rss_baseline, _rss_bytes(peak=True)))} at its peak")
     return run
-
-
-def _rows(problem, instance, chosen, blocked, budget, settings, primal_time, keep_gradients, run, on_result):
-    """Each chosen strategy's row, in order: skipped with its reason, blocked with the problem's, or measured."""
-    from gradcmp.measure import measure_strategy
-
-    for strategy, reason in chosen:
-        if reason:
-            result = Result(strategy.label, "skipped", reason=reason,
-                            not_applicable=strategy.applies_to(problem) is not None)
-        elif blocked:
-            result = Result(strategy.label, *blocked)
-        elif instance is not None and strategy.applies_to(problem, instance):  # a need only the instance tells
-            result = Result(strategy.label, "skipped", reason=strategy.applies_to(problem, instance),
-                            not_applicable=True)
-        else:
-            result = measure_strategy(strategy, instance, budget, settings.threads,
-                                      settings.min_run_time, primal_time, keep_gradients)
-        run.results.append(result)
-        on_result(result)

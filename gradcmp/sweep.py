@@ -81,7 +81,7 @@ class Sweep:
         return sum(len(entry.run.results) for entry in self.entries)
 
     def next_row(self) -> str | None:
-        """'problem declared strategy' of the row measured next, None when every row is done."""
+        """'problem params strategy' of the row measured next, None when every row is done."""
         current = self.jobs[len(self.entries) - 1] if self.entries else None
         if current is not None and len(self.entries[-1].run.results) < len(current.strategies):
             job, done = current, len(self.entries[-1].run.results)

@@ -55,7 +55,7 @@ def build(params, dtype, device, seed):
 
 
 def linear_instance(a, x0, target, params, dtype, device):
-    """The Instance of dx/dt = A x from float64 data (A, X0, Y) and the solver declared in `params`.
+    """The Instance of dx/dt = A x from float64 data (A, X0, Y) and the solver params in `params`.
 
     Reference: the exact gradient. Info: how far the measured solver's x_T and its own exact
     (backprop, float64) gradient are from the truth -- the floor no strategy on this grid can beat;

@@ -1,6 +1,6 @@
 """Problems the user brings: `--problem FILE.py:NAME` or `--problem package.module:NAME`.
 
-NAME is a factory called as NAME(dtype, device, seed, **declared), each param a keyword argument it
+NAME is a factory called as NAME(dtype, device, seed, **params), each param a keyword argument it
 declares with a default (so `--param n=1000` reaches it), returning one of
 
     (loss, x) or (loss, x, reference)   a function of one tensor; reference: its exact gradient
