@@ -225,21 +225,19 @@ def _options_from_params(values: dict, chosen: list, problem) -> list:
     for key, (given, label, _) in moved.items():
         expanded = []
         for value, reason in chosen:
-            inner = getattr(value, "inner", value)
-            if MOVED_PARAMS[key] not in inner.config:
+            if not value.declares(MOVED_PARAMS[key]):
                 expanded.append((value, reason))
                 continue
             for item in given:
+                option = {MOVED_PARAMS[key]: item}
                 try:
-                    configured = inner.replace(**{MOVED_PARAMS[key]: item})
+                    value.unwrapped.with_options(**option)  # the value must read, wrapped or not
                 except ConfigError as error:
                     raise ConfigError(f"{label}: {error}" if label else str(error)) from None
-                if value is not inner:  # a wrapper: the same wrapper around the new value, where it takes it
-                    try:
-                        configured = type(value)(configured)
-                    except ConfigError:
-                        continue
-                expanded.append((configured, reason))
+                try:
+                    expanded.append((value.with_options(**option), reason))
+                except ConfigError:  # a wrapper that does not take the new value (compiled of binomial): no row
+                    continue
         chosen = list({value: reason for value, reason in expanded}.items())
     return chosen
 

@@ -184,6 +184,24 @@ class Strategy(abc.ABC):
         return type(self)(**{**self.config, **values})
 
     @property
+    def unwrapped(self) -> "Strategy":
+        """The strategy itself, or for a wrapper the strategy it wraps."""
+        return self
+
+    def declares(self, option: str) -> bool:
+        """Whether `option` is one of this strategy's options (a wrapper's: of the strategy it wraps)."""
+        return option in self.config
+
+    def with_options(self, **options) -> "Strategy":
+        """This strategy with those of `options` it declares set; the others are not its business."""
+        return self.replace(**{key: value for key, value in options.items() if self.declares(key)})
+
+    @classmethod
+    def example(cls) -> "Strategy":
+        """A value of the family, to ask what the family needs (`gradcmp list`): its default."""
+        return cls()
+
+    @property
     def label(self) -> str:
         """The one spelling: 'checkpoint', or 'checkpoint(checkpoints=8,schedule=binomial)' (options not at
         their default, in declared order)."""

@@ -67,6 +67,19 @@ class Compiled(Strategy):
     def replace(self, **values) -> Strategy:
         return Compiled(self.inner.replace(**values))
 
+    @property
+    def unwrapped(self) -> Strategy:
+        return self.inner
+
+    def declares(self, option: str) -> bool:
+        return self.inner.declares(option)
+
+    @classmethod
+    def example(cls) -> Strategy:
+        from gradcmp.strategies import strategy
+
+        return cls(strategy(next(iter(FORMS))))
+
     def requirements(self):
         return self.inner.requirements() | {"fixed-step", "single-state", "explicit-method"}
 

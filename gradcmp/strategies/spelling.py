@@ -106,12 +106,7 @@ def upgrade(run) -> list[str]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SpellingNote)  # one note for the file, not one per row
-                value = strategy(result.strategy)
-                inner = getattr(value, "inner", value)
-                options = {option: given for option, given in moved.items() if option in inner.config}
-                if options:
-                    configured = inner.replace(**options)
-                    value = type(value)(configured) if value is not inner else configured
+                value = strategy(result.strategy).with_options(**moved)
         except ConfigError:
             continue  # a name this version does not know (a plug-in's): left as it is
         if value.label != result.strategy:
